@@ -41,7 +41,7 @@ deps: venv collections host
 
 .PHONY: lab
 lab: deps ## Bring up the 3-site lab, deploy the whole platform, print its health
-	cd molecule && molecule converge -s default
+	molecule converge -s default
 	ansible-playbook -i $(LAB_INVENTORY) playbooks/health.yml
 	@bash scripts/lab-endpoints.sh
 
@@ -51,7 +51,7 @@ lab-health: venv collections ## Print the lab's health table again
 
 .PHONY: lab-destroy
 lab-destroy: venv collections ## Remove only the lab's containers, networks and volumes
-	cd molecule && molecule destroy -s default
+	molecule destroy -s default
 
 .PHONY: lint
 lint: venv collections ## ruff, yamllint, ansible-lint (production profile, offline)
@@ -74,7 +74,7 @@ integration: deps ## pytest integration tests against real servers on loopback
 
 .PHONY: molecule
 molecule: deps ## every molecule scenario (create, converge, idempotence, verify, drills, destroy)
-	cd molecule && for s in $(SCENARIOS); do molecule test -s $$s || exit 1; done
+	for s in $(SCENARIOS); do molecule test -s $$s || exit 1; done
 
 .PHONY: build
 build: venv ## Build the collection tarball and install it offline into a scratch path
