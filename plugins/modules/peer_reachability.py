@@ -17,7 +17,7 @@ description:
     drops the probe port therefore reads as unreachable, so choose a port the firewall lets through.
   - Never changes anything. Used by the precheck to refuse deployments while an inter-site link is down.
 author:
-  - apiplatform.ha maintainers
+  - apiplatform.ha maintainers (@apiplatform)
 attributes:
   check_mode:
     support: full

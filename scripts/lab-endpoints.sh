@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Print the lab's containers and the endpoints a person can use from this machine.
+set -euo pipefail
+printf '\nLab hosts (docker exec -it <container> bash):\n'
+printf '  %-15s %-9s %-15s %-15s %s\n' CONTAINER SITE WAN-ADDRESS SITE-ADDRESS STATE
+docker ps -a --filter label=apiplatform.ha/lab=true --format '{{.Names}}' | sort | while read -r c; do
+  site=$(docker inspect -f '{{ index .Config.Labels "apiplatform.ha/site" }}' "$c")
+  wan=$(docker inspect -f '{{ with index .NetworkSettings.Networks "apiha-wan" }}{{ .IPAddress }}{{ end }}' "$c")
+  lan=$(docker inspect -f "{{ with index .NetworkSettings.Networks \"apiha-$site\" }}{{ .IPAddress }}{{ end }}" "$c")
+  state=$(docker inspect -f '{{ .State.Status }}' "$c")
+  printf '  %-15s %-9s %-15s %-15s %s\n' "$c" "$site" "${wan:--}" "${lan:--}" "$state"
+done
+printf '\nEndpoints:\n'
+for c in dc1-node1 dc2-node1 witness-node1; do
+  wan=$(docker inspect -f '{{ with index .NetworkSettings.Networks "apiha-wan" }}{{ .IPAddress }}{{ end }}' "$c" 2>/dev/null || true)
+  [ -n "$wan" ] && printf '  etcd client  http://%s:2379   (etcdctl --endpoints=http://%s:2379 endpoint status -w table)\n' "$wan" "$wan"
+done
+printf '\nHealth again: make lab-health    Remove the lab: make lab-destroy\n'
