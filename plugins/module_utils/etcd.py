@@ -199,7 +199,7 @@ def cluster_summary(cluster_id, members, statuses):
     quorum = quorum_size(len(voting))
     healthy_voting = len([i for i in voting if i["healthy"]])
     return {
-        "cluster_id": member_id_hex(cluster_id),
+        "cluster_id": cluster_id,
         "leader": leader_name,
         "member_count": len(out),
         "healthy_count": len([i for i in out if i["healthy"]]),
