@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: (c) 2026, apiplatform.ha maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A small etcd v3 client over the JSON gRPC gateway, plus the pure planning functions of the etcd modules.
@@ -14,7 +13,6 @@ __metaclass__ = type
 import base64
 import time
 import traceback
-
 from urllib.parse import urlsplit
 
 try:
@@ -70,21 +68,21 @@ class EtcdRequestError(EtcdError):
         self.url = url
         self.status = status
         self.message = message
-        super(EtcdRequestError, self).__init__("etcd request %s failed with HTTP %s: %s" % (url, status, message))
+        super().__init__(f"etcd request {url} failed with HTTP {status}: {message}")
 
 
 def etcd_argument_spec():
     """Connection options shared by every etcd module (documented in the apiplatform.ha.etcd doc fragment)."""
-    return dict(
-        endpoints=dict(type="list", elements="str", required=True),
-        ca_cert=dict(type="path"),
-        client_cert=dict(type="path"),
-        client_key=dict(type="path", no_log=False),
-        validate_certs=dict(type="bool", default=True),
-        timeout=dict(type="float", default=5.0),
-        user=dict(type="str"),
-        password=dict(type="str", no_log=True),
-    )
+    return {
+        "endpoints": {"type": "list", "elements": "str", "required": True},
+        "ca_cert": {"type": "path"},
+        "client_cert": {"type": "path"},
+        "client_key": {"type": "path", "no_log": False},
+        "validate_certs": {"type": "bool", "default": True},
+        "timeout": {"type": "float", "default": 5.0},
+        "user": {"type": "str"},
+        "password": {"type": "str", "no_log": True},
+    }
 
 
 def etcd_required_together():
@@ -106,7 +104,7 @@ def member_id_hex(value):
     """Render an etcd uint64 id (decimal string or int, as the gateway returns it) like etcdctl: lowercase hex."""
     if value in (None, "", 0, "0"):
         return None
-    return "%x" % int(value)
+    return f"{int(value):x}"
 
 
 def member_id_dec(hex_id):
@@ -117,26 +115,24 @@ def member_id_dec(hex_id):
 def validate_url(value, option, example):
     """Return ``value`` without a trailing slash if it is an http(s) URL with host and port, else raise."""
     text = "" if value is None else str(value).strip()
-    fix = "write it as scheme://host:port, for example %s" % example
+    fix = f"write it as scheme://host:port, for example {example}"
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as e:
-        raise EtcdParameterError("%s: %r is not a valid URL (%s); %s" % (option, value, e, fix))
+        raise EtcdParameterError(f"{option}: {value!r} is not a valid URL ({e}); {fix}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
-        raise EtcdParameterError(
-            "%s: %r is not a URL with scheme (http/https), host and port; %s" % (option, value, fix)
-        )
+        raise EtcdParameterError(f"{option}: {value!r} is not a URL with scheme (http/https), host and port; {fix}")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise EtcdParameterError("%s: %r must not carry a path or query; %s" % (option, value, fix))
-    return "%s://%s" % (parts.scheme, parts.netloc)
+        raise EtcdParameterError(f"{option}: {value!r} must not carry a path or query; {fix}")
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def normalize_peer_urls(peer_urls):
     """Validated, de-duplicated, sorted peer URLs (etcd compares them as a set)."""
     if not peer_urls:
         raise EtcdParameterError("peer_urls: at least one peer URL is required, for example https://10.0.0.4:2380")
-    return sorted(set(validate_url(u, "peer_urls", "https://10.0.0.4:2380") for u in peer_urls))
+    return sorted({validate_url(u, "peer_urls", "https://10.0.0.4:2380") for u in peer_urls})
 
 
 def normalize_member(raw):
@@ -231,17 +227,21 @@ def plan_member(current_members, name, peer_urls, state):
 
     if state == "absent":
         if by_name is not None:
-            return {"action": "remove", "member": by_name, "reasons": ["member %r (%s) exists" % (name, by_name["id"])]}
+            return {
+                "action": "remove",
+                "member": by_name,
+                "reasons": ["member {!r} ({}) exists".format(name, by_name["id"])],
+            }
         if unstarted is not None:
-            reason = "unstarted member %s has peer URLs %s" % (unstarted["id"], ", ".join(sorted(wanted)))
+            reason = "unstarted member {} has peer URLs {}".format(unstarted["id"], ", ".join(sorted(wanted)))
             return {"action": "remove", "member": unstarted, "reasons": [reason]}
-        return {"action": "none", "member": None, "reasons": ["no member named %r" % name]}
+        return {"action": "none", "member": None, "reasons": [f"no member named {name!r}"]}
 
     if by_name is not None:
         if set(by_name["peer_urls"]) == wanted:
-            return {"action": "none", "member": by_name, "reasons": ["member %r has the wanted peer URLs" % name]}
+            return {"action": "none", "member": by_name, "reasons": [f"member {name!r} has the wanted peer URLs"]}
         _check_peer_conflict(current_members, wanted, name, exclude_id=by_name["id"])
-        reason = "member %r has peer URLs %s, wanted %s" % (
+        reason = "member {!r} has peer URLs {}, wanted {}".format(
             name,
             ", ".join(by_name["peer_urls"]) or "(none)",
             ", ".join(sorted(wanted)),
@@ -249,15 +249,12 @@ def plan_member(current_members, name, peer_urls, state):
         return {"action": "update", "member": by_name, "reasons": [reason]}
     if unstarted is not None:
         reason = (
-            "unstarted member %s already has these peer URLs: start etcd %r with initial_cluster_state existing"
-            % (
-                unstarted["id"],
-                name,
-            )
+            f"unstarted member {unstarted['id']} already has these peer URLs: "
+            f"start etcd {name!r} with initial_cluster_state existing"
         )
         return {"action": "none", "member": unstarted, "reasons": [reason]}
     _check_peer_conflict(current_members, wanted, name)
-    return {"action": "add", "member": None, "reasons": ["no member named %r" % name]}
+    return {"action": "add", "member": None, "reasons": [f"no member named {name!r}"]}
 
 
 def _check_peer_conflict(members, wanted, name, exclude_id=None):
@@ -267,9 +264,10 @@ def _check_peer_conflict(members, wanted, name, exclude_id=None):
         shared = wanted & set(m["peer_urls"])
         if shared:
             raise EtcdConflictError(
-                "peer_urls: %s already belongs to member %s (%s), not to %r. Remove that member first "
-                "(apiplatform.ha.etcd_member state=absent) or fix name/peer_urls."
-                % (", ".join(sorted(shared)), m["name"] or "(unstarted)", m["id"], name)
+                "peer_urls: {} already belongs to member {} ({}), not to {!r}. Remove that member first "
+                "(apiplatform.ha.etcd_member state=absent) or fix name/peer_urls.".format(
+                    ", ".join(sorted(shared)), m["name"] or "(unstarted)", m["id"], name
+                )
             )
 
 
@@ -290,15 +288,15 @@ def check_add_safe(members, health):
         return
     if len(healthy) < quorum_size(len(voting)):
         raise EtcdQuorumError(
-            "refusing to add a member: the cluster has no quorum (%d of %d voting members healthy, %d needed). "
-            "Repair/start the unhealthy members first (apiplatform.ha.etcd_cluster_info lists them)."
-            % (len(healthy), len(voting), quorum_size(len(voting)))
+            f"refusing to add a member: the cluster has no quorum ({len(healthy)} of {len(voting)} voting members "
+            f"healthy, {quorum_size(len(voting))} needed). Repair/start the unhealthy members first "
+            "(apiplatform.ha.etcd_cluster_info lists them)."
         )
     if len(healthy) < quorum_size(len(voting) + 1):
         raise EtcdQuorumError(
-            "refusing to add a member: with %d of %d voting members healthy, a %dth member would leave the cluster "
-            "without quorum (%d needed) until it starts. Repair/start the unhealthy members or remove the dead ones "
-            "first." % (len(healthy), len(voting), len(voting) + 1, quorum_size(len(voting) + 1))
+            f"refusing to add a member: with {len(healthy)} of {len(voting)} voting members healthy, member number "
+            f"{len(voting) + 1} would leave the cluster without quorum ({quorum_size(len(voting) + 1)} needed) until "
+            "it starts. Repair/start the unhealthy members or remove the dead ones first."
         )
 
 
@@ -311,30 +309,30 @@ def check_remove_safe(members, health, name):
     target = find_member(members, name=name, member_id=name)
     if target is None:
         return
-    label = "%r (%s)" % (target["name"] or "(unstarted)", target["id"])
+    label = "{!r} ({})".format(target["name"] or "(unstarted)", target["id"])
     if len(members) <= 1:
         raise EtcdQuorumError(
-            "refusing to remove etcd member %s: it is the last member of the cluster. Removing it would destroy the "
-            "cluster; stop the service and wipe its data directory instead if that is really meant." % label
+            f"refusing to remove etcd member {label}: it is the last member of the cluster. Removing it would destroy "
+            "the cluster; stop the service and wipe its data directory instead if that is really meant."
         )
     voting, healthy = _counts(members, health)
     if target["is_learner"]:
         return
     if len(healthy) < quorum_size(len(voting)):
         raise EtcdQuorumError(
-            "refusing to remove etcd member %s: the cluster has no quorum (%d of %d voting members healthy, %d "
-            "needed), so the removal could not commit. Repair/start the unhealthy members first, or recover the "
-            "cluster from a snapshot (etcdctl snapshot restore)."
-            % (label, len(healthy), len(voting), quorum_size(len(voting)))
+            f"refusing to remove etcd member {label}: the cluster has no quorum ({len(healthy)} of {len(voting)} "
+            f"voting members healthy, {quorum_size(len(voting))} needed), so the removal could not commit. "
+            "Repair/start the unhealthy members first, or recover the cluster from a snapshot "
+            "(etcdctl snapshot restore)."
         )
     remaining = len(voting) - 1
     remaining_healthy = len([m for m in healthy if m["id"] != target["id"]])
     if remaining_healthy < quorum_size(remaining):
         raise EtcdQuorumError(
-            "refusing to remove etcd member %s: %d voting members would remain of which only %d healthy, below their "
-            "quorum of %d (now %d members, %d healthy). Repair/start the unhealthy members first, or remove an "
-            "unhealthy member instead of a healthy one."
-            % (label, remaining, remaining_healthy, quorum_size(remaining), len(voting), len(healthy))
+            f"refusing to remove etcd member {label}: {remaining} voting members would remain of which only "
+            f"{remaining_healthy} healthy, below their quorum of {quorum_size(remaining)} (now {len(voting)} members, "
+            f"{len(healthy)} healthy). Repair/start the unhealthy members first, or remove an unhealthy member "
+            "instead of a healthy one."
         )
 
 
@@ -358,7 +356,7 @@ def initial_cluster(members, name=None, member_id=None):
     for m in sorted(members, key=lambda i: (i["name"] if i["id"] != member_id else name) or ""):
         n = name if (member_id is not None and m["id"] == member_id) else m["name"]
         for url in m["peer_urls"]:
-            parts.append("%s=%s" % (n, url))
+            parts.append(f"{n}={url}")
     return ",".join(parts)
 
 
@@ -403,7 +401,7 @@ class EtcdClient:
             raise EtcdParameterError("endpoints: give at least one etcd client URL, for example https://10.0.0.1:2379")
         self.endpoints = [validate_url(e, "endpoints", "https://10.0.0.1:2379") for e in endpoints]
         if timeout is None or timeout <= 0:
-            raise EtcdParameterError("timeout: must be a positive number of seconds, got %r" % (timeout,))
+            raise EtcdParameterError(f"timeout: must be a positive number of seconds, got {timeout!r}")
         self.timeout = float(timeout)
         self.verify = ca_cert if ca_cert else bool(validate_certs)
         self.cert = (client_cert, client_key) if client_cert else None
@@ -429,11 +427,8 @@ class EtcdClient:
 
     def _http(self, base, path, body, timeout, headers=None):
         url = base + path
-        kwargs = dict(timeout=timeout, verify=self.verify, cert=self.cert, headers=headers or {})
-        if body is None:
-            resp = self._session.get(url, **kwargs)
-        else:
-            resp = self._session.post(url, json=body, **kwargs)
+        kwargs = {"timeout": timeout, "verify": self.verify, "cert": self.cert, "headers": headers or {}}
+        resp = self._session.get(url, **kwargs) if body is None else self._session.post(url, json=body, **kwargs)
         try:
             data = resp.json()
         except ValueError:
@@ -445,7 +440,7 @@ class EtcdClient:
         else:
             message = (resp.text or "").strip()[:200] or resp.reason
         if resp.status_code == 200:
-            message = "answer is not a JSON object: %s" % message
+            message = f"answer is not a JSON object: {message}"
         raise EtcdRequestError(url, resp.status_code, message)
 
     def _token(self, base, timeout):
@@ -459,9 +454,9 @@ class EtcdClient:
                 return None
             if "authentication failed" in e.message or e.status in (400, 401):
                 raise EtcdAuthError(
-                    "etcd at %s rejected user %r: %s. Check the password (and that the user exists: etcdctl user list)."
-                    % (base, self.user, e.message)
-                )
+                    f"etcd at {base} rejected user {self.user!r}: {e.message}. Check the password "
+                    "(and that the user exists: etcdctl user list)."
+                ) from None
             raise
         self._tokens[base] = data.get("token")
         return self._tokens[base]
@@ -482,39 +477,37 @@ class EtcdClient:
                     continue
                 if "user name is empty" in text or "invalid auth token" in text:
                     raise EtcdAuthError(
-                        "etcd at %s requires authentication (%s): set the user and password options."
-                        % (e.url, e.message)
-                    )
+                        f"etcd at {e.url} requires authentication ({e.message}): set the user and password options."
+                    ) from None
                 if "permission denied" in text:
                     raise EtcdAuthError(
-                        "etcd at %s denied %s to user %r: grant it the root role (etcdctl user grant-role %s root)."
-                        % (e.url, path, self.user, self.user)
-                    )
+                        f"etcd at {e.url} denied {path} to user {self.user!r}: grant it the root role "
+                        f"(etcdctl user grant-role {self.user} root)."
+                    ) from None
                 if any(marker in text for marker in _QUORUM_MARKERS):
                     raise EtcdQuorumError(
-                        "etcd at %s cannot serve %s: %s (HTTP %s). The cluster has probably lost quorum; check "
-                        "apiplatform.ha.etcd_cluster_info and start the stopped members."
-                        % (e.url, path, e.message, e.status)
-                    )
+                        f"etcd at {e.url} cannot serve {path}: {e.message} (HTTP {e.status}). The cluster has probably "
+                        "lost quorum; check apiplatform.ha.etcd_cluster_info and start the stopped members."
+                    ) from None
                 raise
-        raise EtcdAuthError("etcd at %s keeps rejecting the token of user %r" % (base, self.user))  # pragma: no cover
+        raise EtcdAuthError(f"etcd at {base} keeps rejecting the token of user {self.user!r}")  # pragma: no cover
 
     def call(self, path, body=None, endpoint=None, timeout=None):
-        """POST ``body`` (GET when None) to ``path`` on ``endpoint``, or on each configured endpoint until one answers."""
+        """POST ``body`` (GET when None) to ``path`` on ``endpoint``, else on each endpoint until one answers."""
         bases = [endpoint] if endpoint else list(self.endpoints)
         failures = []
         for base in bases:
             try:
                 result = self._send(base, path, body, timeout or self.timeout)
             except requests.exceptions.RequestException as e:
-                failures.append("%s%s: %s" % (base, path, _short_error(e)))
+                failures.append(f"{base}{path}: {_short_error(e)}")
                 continue
             if endpoint is None and base != self.endpoints[0]:
                 # Remember the endpoint that answered so later calls do not wait on the dead ones again.
                 self.endpoints.remove(base)
                 self.endpoints.insert(0, base)
             return result
-        raise EtcdConnectionError("could not reach etcd: %s. %s" % ("; ".join(failures), CONNECTION_HINT))
+        raise EtcdConnectionError("could not reach etcd: {}. {}".format("; ".join(failures), CONNECTION_HINT))
 
     # -- API ----------------------------------------------------------------------------------------------------------
 
@@ -557,8 +550,9 @@ class EtcdClient:
             except EtcdConnectionError as e:
                 failures.append(str(e))
         raise EtcdConnectionError(
-            "could not reach the leader %r at its client URLs %s to transfer leadership: %s"
-            % (leader["name"], ", ".join(leader["client_urls"]) or "(none)", " | ".join(failures) or "no client URL")
+            "could not reach the leader {!r} at its client URLs {} to transfer leadership: {}".format(
+                leader["name"], ", ".join(leader["client_urls"]) or "(none)", " | ".join(failures) or "no client URL"
+            )
         )
 
     def put(self, key, value):
@@ -586,7 +580,7 @@ class EtcdClient:
         """Member list plus each member's own status, summarized by :func:`cluster_summary`."""
         cluster_id, members = self.member_list()
         status_timeout = status_timeout or min(self.timeout, 2.0)
-        statuses = dict((m["id"], self.member_status(m, status_timeout)) for m in members)
+        statuses = {m["id"]: self.member_status(m, status_timeout) for m in members}
         return cluster_summary(cluster_id, members, statuses)
 
     def prefer_other_members(self, members, exclude_id):
@@ -611,8 +605,8 @@ def _short_error(exc):
     text = str(exc)
     for marker in ("Connection refused", "timed out", "Name or service not known", "certificate verify failed"):
         if marker in text:
-            return "%s (%s)" % (marker, type(exc).__name__)
-    return "%s: %s" % (type(exc).__name__, text[:300])
+            return f"{marker} ({type(exc).__name__})"
+    return f"{type(exc).__name__}: {text[:300]}"
 
 
 def wait_until(predicate, timeout, interval=1.0, clock=time.monotonic, sleep=time.sleep):

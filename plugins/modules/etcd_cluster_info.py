@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: (c) 2026, apiplatform.ha maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -171,6 +170,7 @@ cluster:
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
 from ansible_collections.apiplatform.ha.plugins.module_utils.etcd import (
     HAS_REQUESTS,
     REQUESTS_IMPORT_ERROR,
@@ -195,9 +195,9 @@ def main():
     except EtcdError as e:
         module.fail_json(msg=str(e), exception=traceback.format_exc())
 
-    result = dict(changed=False, cluster=cluster)
+    result = {"changed": False, "cluster": cluster}
     if module._diff:
-        result["diff"] = dict(before={}, after={})
+        result["diff"] = {"before": {}, "after": {}}
     module.exit_json(**result)
 
 

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: (c) 2026, apiplatform.ha maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -144,7 +143,7 @@ member:
   returned: always
   type: dict
   sample:
-    id: 2241b1f4a1f2f3c7
+    id: 2241a697d90cc1e4
     name: etcd4
     peer_urls: ["https://10.0.0.4:2380"]
     client_urls: []
@@ -179,16 +178,19 @@ leader_transferred_to:
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
 from ansible_collections.apiplatform.ha.plugins.module_utils.etcd import (
     HAS_REQUESTS,
     REQUESTS_IMPORT_ERROR,
     EtcdClient,
     EtcdConflictError,
     EtcdError,
+    EtcdParameterError,
     EtcdTimeoutError,
     check_add_safe,
     check_remove_safe,
     etcd_argument_spec,
+    etcd_required_together,
     find_member,
     initial_cluster,
     members_view,
@@ -205,7 +207,7 @@ def normalize(params):
     if params["state"] == "present" or peer_urls:
         peer_urls = normalize_peer_urls(peer_urls)
     if params.get("wait_timeout") is not None and params["wait_timeout"] < 0:
-        raise EtcdTimeoutError("wait_timeout: must be 0 or more seconds, got %s" % params["wait_timeout"])
+        raise EtcdParameterError("wait_timeout: must be 0 or more seconds, got {}".format(params["wait_timeout"]))
     return {"name": params["name"], "peer_urls": peer_urls, "state": params["state"]}
 
 
@@ -215,7 +217,7 @@ def expected_members(members, plan, desired):
     if plan["action"] == "add":
         new = {"id": None, "name": desired["name"], "peer_urls": desired["peer_urls"], "client_urls": []}
         new.update(is_learner=False, started=False)
-        return list(members) + [new]
+        return [*members, new]
     if plan["action"] == "update":
         return [dict(m, peer_urls=desired["peer_urls"]) if m["id"] == target["id"] else m for m in members]
     if plan["action"] == "remove":
@@ -241,29 +243,28 @@ class EtcdMember:
         return self.client.read_cluster()
 
     def apply(self, cluster, plan):
-        """Run the planned change; returns the member dict after it. Only called outside check mode."""
+        """Run the planned change (already checked for quorum safety); returns the member as etcd reports it."""
         members = cluster["members"]
-        health = dict((m["id"], m["healthy"]) for m in members)
         action = plan["action"]
         target = plan["member"]
         if action == "add":
-            check_add_safe(members, health)
             added, _ = self.client.member_add(self.desired["peer_urls"])
-            self.executed.append("POST /v3/cluster/member/add peerURLs=%s" % ",".join(self.desired["peer_urls"]))
+            self.executed.append("POST /v3/cluster/member/add peerURLs={}".format(",".join(self.desired["peer_urls"])))
             return added
         if action == "update":
             self.client.member_update(target["id"], self.desired["peer_urls"])
             self.executed.append(
-                "POST /v3/cluster/member/update ID=%s peerURLs=%s" % (target["id"], ",".join(self.desired["peer_urls"]))
+                "POST /v3/cluster/member/update ID={} peerURLs={}".format(
+                    target["id"], ",".join(self.desired["peer_urls"])
+                )
             )
             return dict(target, peer_urls=self.desired["peer_urls"])
         if action == "remove":
-            check_remove_safe(members, health, target["id"])
             if target["is_leader"]:
                 self._transfer_leadership(members, target)
             self.client.prefer_other_members(members, target["id"])
             self.client.member_remove(target["id"])
-            self.executed.append("POST /v3/cluster/member/remove ID=%s" % target["id"])
+            self.executed.append("POST /v3/cluster/member/remove ID={}".format(target["id"]))
             return target
         return target
 
@@ -271,11 +272,11 @@ class EtcdMember:
         successor = pick_transfer_target(members, leader["id"])
         if successor is None:
             raise EtcdError(
-                "refusing to remove leader %r: no other healthy started voting member can take over leadership. "
-                "Repair/start the other members first." % leader["name"]
+                "refusing to remove leader {!r}: no other healthy started voting member can take over leadership. "
+                "Repair/start the other members first.".format(leader["name"])
             )
         self.client.transfer_leadership(leader, successor["id"])
-        self.executed.append("POST /v3/maintenance/transfer-leadership targetID=%s" % successor["id"])
+        self.executed.append("POST /v3/maintenance/transfer-leadership targetID={}".format(successor["id"]))
         self.leader_transferred_to = successor["name"]
 
     def wait_present(self, member_id, timeout):
@@ -288,21 +289,21 @@ class EtcdMember:
             member = find_member(cluster["members"], member_id=member_id)
             state["member"], state["cluster"] = member, cluster
             if member is None:
-                raise EtcdError("member %r (%s) disappeared from the cluster while waiting for it" % (name, member_id))
+                raise EtcdError(f"member {name!r} ({member_id}) disappeared from the cluster while waiting for it")
             if member["started"] and member["name"] != name:
                 raise EtcdConflictError(
-                    "member %s started with name %r, not %r: fix ETCD_NAME on that host"
-                    % (member_id, member["name"], name)
+                    "member {} started with name {!r}, not {!r}: fix ETCD_NAME on that host".format(
+                        member_id, member["name"], name
+                    )
                 )
             return member["started"] and member["healthy"]
 
         if not wait_until(ready, timeout):
             member = state.get("member") or {}
             raise EtcdTimeoutError(
-                "member %r (%s) did not start and become healthy within %s s (started: %s, error: %s). Start etcd on "
-                "that host with ETCD_INITIAL_CLUSTER=%s and ETCD_INITIAL_CLUSTER_STATE=existing and read its log "
-                "(journalctl -u etcd)."
-                % (
+                "member {!r} ({}) did not start and become healthy within {} s (started: {}, error: {}). Start etcd on "
+                "that host with ETCD_INITIAL_CLUSTER={} and ETCD_INITIAL_CLUSTER_STATE=existing and read its log "
+                "(journalctl -u etcd).".format(
                     name,
                     member_id,
                     timeout,
@@ -320,7 +321,9 @@ class EtcdMember:
 
         if not wait_until(gone, timeout):
             raise EtcdTimeoutError(
-                "member %r (%s) is still listed %s s after its removal" % (self.desired["name"], member_id, timeout)
+                "member {!r} ({}) is still listed {} s after its removal".format(
+                    self.desired["name"], member_id, timeout
+                )
             )
 
 
@@ -334,11 +337,11 @@ def run(module, client):
     action = plan["action"]
     after = expected_members(members, plan, desired)
 
+    # Safety checks run before the write gate, so that check mode reports the refusal a real run would hit.
     if action == "add":
-        # Checked before the write gate too, so that check mode reports the refusal a real run would hit.
-        check_add_safe(members, dict((m["id"], m["healthy"]) for m in members))
+        check_add_safe(members, {m["id"]: m["healthy"] for m in members})
     elif action == "remove":
-        check_remove_safe(members, dict((m["id"], m["healthy"]) for m in members), plan["member"]["id"])
+        check_remove_safe(members, {m["id"]: m["healthy"] for m in members}, plan["member"]["id"])
 
     member = plan["member"]
     if action == "add":
@@ -363,37 +366,37 @@ def run(module, client):
     member_id = member["id"] if member is not None and desired["state"] == "present" else None
     if member is not None and desired["state"] == "present" and not member["name"]:
         member = dict(member, name=desired["name"])
-    result = dict(
-        changed=action != "none",
-        action=action,
-        reasons=plan["reasons"],
-        executed=resource.executed,
-        member=member,
-        initial_cluster=initial_cluster(after, desired["name"], member_id),
-        initial_cluster_state="existing",
-        leader_transferred_to=resource.leader_transferred_to,
-    )
+    result = {
+        "changed": action != "none",
+        "action": action,
+        "reasons": plan["reasons"],
+        "executed": resource.executed,
+        "member": member,
+        "initial_cluster": initial_cluster(after, desired["name"], member_id),
+        "initial_cluster_state": "existing",
+        "leader_transferred_to": resource.leader_transferred_to,
+    }
     if module._diff:
-        result["diff"] = dict(
-            before={"members": members_view(members)},
-            after={"members": members_view(_with_name(after, member_id, desired["name"]))},
-        )
+        result["diff"] = {
+            "before": {"members": members_view(members)},
+            "after": {"members": members_view(_with_name(after, member_id, desired["name"]))},
+        }
     return result
 
 
 def main():
     argument_spec = etcd_argument_spec()
     argument_spec.update(
-        name=dict(type="str", required=True),
-        peer_urls=dict(type="list", elements="str"),
-        state=dict(type="str", default="present", choices=["present", "absent"]),
-        wait=dict(type="bool", default=False),
-        wait_timeout=dict(type="int", default=120),
+        name={"type": "str", "required": True},
+        peer_urls={"type": "list", "elements": "str"},
+        state={"type": "str", "default": "present", "choices": ["present", "absent"]},
+        wait={"type": "bool", "default": False},
+        wait_timeout={"type": "int", "default": 120},
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
         required_if=[("state", "present", ("peer_urls",))],
-        required_together=[["user", "password"], ["client_cert", "client_key"]],
+        required_together=etcd_required_together(),
         supports_check_mode=True,
     )
     if not HAS_REQUESTS:

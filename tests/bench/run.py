@@ -45,13 +45,17 @@ def run(*cmd, limit=STEP_LIMIT):
 def lab_memory_bytes():
     names = subprocess.run(
         ["docker", "ps", "--filter", "label=apiplatform.ha/lab=true", "--format", "{{.Names}}"],
-        stdout=subprocess.PIPE, text=True, check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
     ).stdout.split()
     if not names:
         return 0, 0
     out = subprocess.run(
         ["docker", "stats", "--no-stream", "--format", "{{json .}}", *names],
-        stdout=subprocess.PIPE, text=True, check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
     ).stdout
     total = 0
     units = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "kB": 1000, "MB": 1000**2, "GB": 1000**3}

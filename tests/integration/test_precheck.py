@@ -25,12 +25,21 @@ def inventory(tmp_path, sites, etcd, silent=(), witness="witness"):
     for site, names in sites.items():
         hosts[site] = {"hosts": {}}
         for n in names:
-            hv = {"ha_address": "127.0.0.1", "ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+            hv = {
+                "ha_address": "127.0.0.1",
+                "ansible_connection": "local",
+                "ansible_python_interpreter": sys.executable,
+            }
             if n in silent:
-                hv = {"ha_address": "127.0.0.1", "ansible_connection": "ssh", "ansible_host": "127.0.0.1",
-                      "ansible_port": free_port(), "ansible_ssh_common_args": "-o ConnectTimeout=3"}
+                hv = {
+                    "ha_address": "127.0.0.1",
+                    "ansible_connection": "ssh",
+                    "ansible_host": "127.0.0.1",
+                    "ansible_port": free_port(),
+                    "ansible_ssh_common_args": "-o ConnectTimeout=3",
+                }
             hosts[site]["hosts"][n] = hv
-    hosts["etcd"] = {"hosts": {n: None for n in etcd}}
+    hosts["etcd"] = {"hosts": dict.fromkeys(etcd)}
     data = {
         "all": {
             "vars": {
@@ -99,4 +108,9 @@ def test_unreachable_site_is_refused_unless_forced(tmp_path, force):
     if force:
         assert "WARNING (ha_force=true)" in flat(result.stdout), result.stdout[-4000:]
     else:
-        assert_refused(result, "do not answer (unreachable, or Python does not run there): b1, b2", "Site dc2 is unreachable", "ha_force=true")
+        assert_refused(
+            result,
+            "do not answer (unreachable, or Python does not run there): b1, b2",
+            "Site dc2 is unreachable",
+            "ha_force=true",
+        )

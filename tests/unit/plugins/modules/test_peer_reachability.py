@@ -17,20 +17,22 @@ def _raiser(exc):
 
 
 def test_connected_is_reachable():
-    ok, detail, dummy = probe("192.0.2.1", 22, 1, connect=lambda addr, timeout: _Sock())
+    ok, detail, _dummy = probe("192.0.2.1", 22, 1, connect=lambda addr, timeout: _Sock())
     assert ok and detail == "connected"
 
 
 def test_refused_means_the_host_answered():
-    ok, detail, dummy = probe("192.0.2.1", 22, 1, connect=_raiser(OSError(errno.ECONNREFUSED, "refused")))
+    ok, detail, _dummy = probe("192.0.2.1", 22, 1, connect=_raiser(OSError(errno.ECONNREFUSED, "refused")))
     assert ok and "refused" in detail
 
 
 def test_timeout_and_no_route_are_unreachable():
     assert probe("192.0.2.1", 22, 1, connect=_raiser(TimeoutError()))[0] is False
-    ok, detail, dummy = probe("192.0.2.1", 22, 1, connect=_raiser(OSError(errno.EHOSTUNREACH, "No route to host")))
+    ok, detail, _dummy = probe("192.0.2.1", 22, 1, connect=_raiser(OSError(errno.EHOSTUNREACH, "No route to host")))
     assert not ok and detail == "No route to host"
-    assert probe("nowhere.invalid", 22, 1, connect=_raiser(socket.gaierror(-2, "Name or service not known")))[0] is False
+    assert (
+        probe("nowhere.invalid", 22, 1, connect=_raiser(socket.gaierror(-2, "Name or service not known")))[0] is False
+    )
 
 
 def test_real_refused_port_on_loopback():
@@ -38,5 +40,5 @@ def test_real_refused_port_on_loopback():
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    ok, detail, dummy = probe("127.0.0.1", port, 1)
+    ok, detail, _dummy = probe("127.0.0.1", port, 1)
     assert ok and "refused" in detail
