@@ -225,10 +225,6 @@ def expected_members(members, plan, desired):
     return list(members)
 
 
-def _with_name(members, member_id, name):
-    return [dict(m, name=name) if m["id"] == member_id and not m["name"] else m for m in members]
-
-
 class EtcdMember:
     """One etcd member: read the cluster, plan, apply."""
 
@@ -356,10 +352,11 @@ def run(module, client):
         elif action == "update":
             member = dict(member, peer_urls=desired["peer_urls"])
 
+    final = after
     if module.params["wait"] and not module.check_mode:
         if desired["state"] == "present":
             member, cluster = resource.wait_present(member["id"], module.params["wait_timeout"])
-            after = cluster["members"]
+            final = cluster["members"]
         elif member is not None:
             resource.wait_absent(member["id"], module.params["wait_timeout"])
 
@@ -372,14 +369,14 @@ def run(module, client):
         "reasons": plan["reasons"],
         "executed": resource.executed,
         "member": member,
-        "initial_cluster": initial_cluster(after, desired["name"], member_id),
+        "initial_cluster": initial_cluster(final, desired["name"], member_id),
         "initial_cluster_state": "existing",
         "leader_transferred_to": resource.leader_transferred_to,
     }
     if module._diff:
         result["diff"] = {
             "before": {"members": members_view(members)},
-            "after": {"members": members_view(_with_name(after, member_id, desired["name"]))},
+            "after": {"members": members_view(after)},
         }
     return result
 

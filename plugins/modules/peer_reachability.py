@@ -75,8 +75,8 @@ results:
       reachable: true
       detail: connection refused (host answered)
       seconds: 0.001
-unreachable:
-  description: Names of the targets that could not be reached.
+unreachable_peers:
+  description: Names of the targets that could not be reached (not C(unreachable), which Ansible reserves).
   returned: always
   type: list
   elements: str
@@ -130,8 +130,8 @@ def main():
     for target in module.params["targets"]:
         reachable, detail, seconds = probe(target["address"], target["port"], module.params["timeout"])
         results.append(dict(target, reachable=reachable, detail=detail, seconds=round(seconds, 3)))
-    unreachable = [r["name"] for r in results if not r["reachable"]]
-    module.exit_json(changed=False, results=results, unreachable=unreachable)
+    unreachable_peers = [r["name"] for r in results if not r["reachable"]]
+    module.exit_json(changed=False, results=results, unreachable_peers=unreachable_peers)
 
 
 if __name__ == "__main__":
