@@ -22,5 +22,12 @@ def run_playbook(playbook, inventory, *extra, timeout=300, env=None):
     full_env.update(env or {})
     cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(path), *extra]
     return subprocess.run(
-        cmd, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout
+        cmd,
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
     )

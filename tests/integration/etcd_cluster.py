@@ -194,40 +194,36 @@ class EtcdCluster:
             m.stop()
 
 
-def run_module(tmp_path, module, args, check=False, diff=False, timeout=120):
-    """Run one module task through the real ansible-playbook and return its registered result (a dict)."""
-    out = tmp_path / f"result-{time.monotonic_ns()}.json"
-    play = [
-        {
-            "name": "Integration test of " + module,
-            "hosts": "localhost",
-            "connection": "local",
-            "gather_facts": False,
-            "tasks": [
-                {
-                    "name": "Module under test",
-                    module: args,
-                    "register": "__result",
-                    "ignore_errors": True,
-                    "check_mode": check,
-                    "diff": diff,
-                },
-                {
-                    "name": "Save the result",
-                    "ansible.builtin.copy": {"content": "{{ __result | to_json }}", "dest": str(out), "mode": "0600"},
-                    "check_mode": False,
-                    "diff": False,
-                },
-            ],
-        }
-    ]
-    playbook = tmp_path / f"play-{out.stem}.yml"
-    playbook.write_text(json.dumps(play, indent=1))
-    proc = run_playbook(
-        playbook, "localhost,", "-e", f"ansible_python_interpreter={sys.executable}", timeout=timeout
-    )
-    assert out.exists(), f"ansible-playbook rc={proc.returncode}:\n{proc.stdout[-4000:]}"
-    return json.loads(out.read_text())
+def run_tasks(tmp_path, tasks, timeout=180):
+    """Run module tasks in one ansible-playbook run; return their registered results (dicts), in order.
+
+    ``tasks`` is a list of ``(module, args, options)``; options are task keywords such as ``check_mode``/``diff``.
+    Failures are registered (ignore_errors), so later tasks still run and each result can be asserted on.
+    """
+    stamp = time.monotonic_ns()
+    outs = []
+    play_tasks = []
+    for i, (module, args, options) in enumerate(tasks):
+        out = tmp_path / f"result-{stamp}-{i}.json"
+        outs.append(out)
+        task = {"name": f"Module under test {i}: {module}", module: args, "register": f"__result_{i}"}
+        task.update({"ignore_errors": True, "check_mode": False, "diff": False})
+        task.update(options)
+        save = {"content": f"{{{{ __result_{i} | to_json }}}}", "dest": str(out), "mode": "0600"}
+        play_tasks += [task, {"name": f"Save result {i}", "ansible.builtin.copy": save, "check_mode": False}]
+    play = [{"name": "etcd module integration", "hosts": "localhost", "connection": "local", "gather_facts": False}]
+    play[0]["tasks"] = play_tasks
+    playbook = tmp_path / f"play-{stamp}.yml"
+    playbook.write_text(json.dumps(play, indent=1))  # JSON is YAML
+    proc = run_playbook(playbook, "localhost,", "-e", f"ansible_python_interpreter={sys.executable}", timeout=timeout)
+    missing = [str(o) for o in outs if not o.exists()]
+    assert not missing, f"ansible-playbook rc={proc.returncode}, no result in {missing}:\n{proc.stdout[-4000:]}"
+    return [json.loads(o.read_text()) for o in outs]
+
+
+def run_module(tmp_path, module, args, check=False, diff=False, timeout=180):
+    """Run one module task through the real ansible-playbook and return its registered result."""
+    return run_tasks(tmp_path, [(module, args, {"check_mode": check, "diff": diff})], timeout=timeout)[0]
 
 
 def cleanup(path):

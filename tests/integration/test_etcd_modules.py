@@ -142,7 +142,9 @@ def test_refusals(cluster, play):
     assert "scheme://host:port" in result["msg"]
 
     # nothing listens at the endpoints: the message names every URL tried and the fix
-    dead = [f"http://127.0.0.1:{c}" for c, _p in free_port_pairs(2, taken={int(e.rsplit(":", 1)[1]) for e in endpoints})]
+    dead = [
+        f"http://127.0.0.1:{c}" for c, _p in free_port_pairs(2, taken={int(e.rsplit(":", 1)[1]) for e in endpoints})
+    ]
     result = play(INFO, {"endpoints": dead, "timeout": 2})
     assert result["failed"] is True
     for url in dead:

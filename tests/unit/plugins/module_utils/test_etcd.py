@@ -270,7 +270,9 @@ def test_wait_until_is_bounded():
         calls.append(now[0])
         return len(calls) == 3
 
-    assert etcd.wait_until(predicate, 10, interval=1, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert etcd.wait_until(
+        predicate, 10, interval=1, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s)
+    )
     assert calls == [0.0, 1.0, 2.0]
     now[0] = 0.0
     assert not etcd.wait_until(lambda: False, 2.5, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
@@ -304,7 +306,9 @@ class FakeSession:
         self.calls.append((url, body, kwargs.get("headers")))
         route = self.routes.get(url)
         if route is None:
-            raise requests.exceptions.ConnectionError("Failed to establish a new connection: [Errno 111] Connection refused")
+            raise requests.exceptions.ConnectionError(
+                "Failed to establish a new connection: [Errno 111] Connection refused"
+            )
         if isinstance(route, Exception):
             raise route
         if callable(route):
@@ -320,7 +324,9 @@ class FakeSession:
 
 LIST = {
     "header": {"cluster_id": "6001611773266757492"},
-    "members": [{"ID": "13049071153751544597", "name": "p1", "peerURLs": ["http://h1:2380"], "clientURLs": ["http://h1:2379"]}],
+    "members": [
+        {"ID": "13049071153751544597", "name": "p1", "peerURLs": ["http://h1:2380"], "clientURLs": ["http://h1:2379"]}
+    ],
 }
 
 
@@ -352,7 +358,9 @@ def test_client_http_error_names_url_and_status():
     with pytest.raises(EtcdRequestError) as exc:
         c.member_remove("a1")
     assert exc.value.status == 404
-    assert "http://h0:2379/v3/cluster/member/remove failed with HTTP 404: etcdserver: member not found" in str(exc.value)
+    assert "http://h0:2379/v3/cluster/member/remove failed with HTTP 404: etcdserver: member not found" in str(
+        exc.value
+    )
     assert c._session.calls[0][1] == {"ID": str(0xA1)}
 
 
