@@ -25,7 +25,8 @@ git -C "$here" -c core.quotepath=off ls-files -co --exclude-standard \
   | sort -u > "$list"
 rm -rf "$src"
 mkdir -p "$src" "$dist"
-rsync -a --files-from="$list" "$here/" "$src/"
+# tar, not rsync: this runs before the lab host packages (rsync among them) are installed.
+tar -C "$here" --no-recursion -cf - -T "$list" | tar -C "$src" -xf -
 
 # --- 2. build ----------------------------------------------------------------------------------
 readme=$("$venv/bin/python" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1])).get("readme") or "")' "$src/galaxy.yml")

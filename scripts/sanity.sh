@@ -35,9 +35,9 @@ git -C "$here" -c core.quotepath=off ls-files -co --exclude-standard \
   | grep -Ev '^(\.venv|\.collections|\.cache|\.build|\.git|tests/output)(/|$)' \
   | while IFS= read -r f; do [ -e "$here/$f" ] || [ -L "$here/$f" ] && printf '%s\n' "$f"; done \
   | sort -u > "$list"
-rsync -a --files-from="$list" "$here/" "$dest/"
-# rsync --delete does nothing useful with --files-from (no directory is sent recursively), so
-# prune what is in the mirror but not in the list ourselves, leaving .git and tests/output alone.
+# tar, not rsync: this runs before the lab host packages (rsync among them) are installed.
+tar -C "$here" --no-recursion -cf - -T "$list" | tar -C "$dest" -xf -
+# Prune what is in the mirror but not in the list ourselves, leaving .git and tests/output alone.
 (cd "$dest" && find . \( -path ./.git -o -path ./tests/output \) -prune -o \( -type f -o -type l \) -print \
   | sed 's|^\./||' | sort) > "$existing"
 comm -23 "$existing" "$list" | while IFS= read -r stale; do rm -f -- "$dest/$stale"; done

@@ -16,7 +16,7 @@ description:
     only fails when none of O(endpoints) answers the member list request.
   - Never changes anything.
 author:
-  - apiplatform.ha maintainers
+  - apiplatform.ha maintainers (@apiplatform)
 extends_documentation_fragment:
   - apiplatform.ha.etcd
   - ansible.builtin.action_common_attributes

@@ -23,7 +23,7 @@ description:
     no quorum, and to leave fewer healthy voting members than the quorum of the smaller cluster. When the member is the
     leader, leadership is first moved to the healthy member with the highest raft index.
 author:
-  - apiplatform.ha maintainers
+  - apiplatform.ha maintainers (@apiplatform)
 options:
   name:
     description:
@@ -138,7 +138,7 @@ member:
   description:
     - The member after the change (the removed member for O(state=absent); null when there was nothing to remove).
     - Same keys as one entry of RV(apiplatform.ha.etcd_cluster_info#module:cluster.members); the health keys describe
-      the state before the change. In check mode an added member has RV(member.id=null).
+      the state before the change. In check mode an added member has no id yet (null).
     - O(name) is shown as the name of an added member, although etcd only records it when the member starts.
   returned: always
   type: dict
@@ -244,7 +244,7 @@ class EtcdMember:
         action = plan["action"]
         target = plan["member"]
         if action == "add":
-            added, _ = self.client.member_add(self.desired["peer_urls"])
+            added, _dummy = self.client.member_add(self.desired["peer_urls"])
             self.executed.append("POST /v3/cluster/member/add peerURLs={}".format(",".join(self.desired["peer_urls"])))
             return added
         if action == "update":
@@ -312,7 +312,7 @@ class EtcdMember:
 
     def wait_absent(self, member_id, timeout):
         def gone():
-            _, members = self.client.member_list()
+            _dummy, members = self.client.member_list()
             return find_member(members, member_id=member_id) is None
 
         if not wait_until(gone, timeout):

@@ -3,10 +3,10 @@
 Everything is checked from outside the modules with etcdctl, so a test never trusts the module it tests.
 """
 
+import contextlib
 import json
 import os
 import pathlib
-import shutil
 import signal
 import socket
 import subprocess
@@ -183,10 +183,8 @@ class EtcdCluster:
     def wait_exit(self, name, timeout=10):
         member = self.members[name]
         if member.proc is not None:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 member.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
         member.stop()
 
     def stop_all(self):
@@ -198,33 +196,29 @@ def run_tasks(tmp_path, tasks, timeout=180):
     """Run module tasks in one ansible-playbook run; return their registered results (dicts), in order.
 
     ``tasks`` is a list of ``(module, args, options)``; options are task keywords such as ``check_mode``/``diff``.
-    Failures are registered (ignore_errors), so later tasks still run and each result can be asserted on.
+    Failures are ignored (ignore_errors), so later tasks still run and each result can be asserted on. One copy task
+    at the end saves every registered result (a stdout callback would not do: the json callbacks overwrite the
+    module's own ``action`` return key with the task's action name).
     """
-    stamp = time.monotonic_ns()
-    outs = []
+    out = tmp_path / f"results-{time.monotonic_ns()}.json"
     play_tasks = []
     for i, (module, args, options) in enumerate(tasks):
-        out = tmp_path / f"result-{stamp}-{i}.json"
-        outs.append(out)
         task = {"name": f"Module under test {i}: {module}", module: args, "register": f"__result_{i}"}
         task.update({"ignore_errors": True, "check_mode": False, "diff": False})
         task.update(options)
-        save = {"content": f"{{{{ __result_{i} | to_json }}}}", "dest": str(out), "mode": "0600"}
-        play_tasks += [task, {"name": f"Save result {i}", "ansible.builtin.copy": save, "check_mode": False}]
+        play_tasks.append(task)
+    registered = ", ".join(f"__result_{i}" for i in range(len(tasks)))
+    save = {"content": f"{{{{ [{registered}] | to_json }}}}", "dest": str(out), "mode": "0600"}
+    play_tasks.append({"name": "Save the results", "ansible.builtin.copy": save, "check_mode": False, "diff": False})
     play = [{"name": "etcd module integration", "hosts": "localhost", "connection": "local", "gather_facts": False}]
     play[0]["tasks"] = play_tasks
-    playbook = tmp_path / f"play-{stamp}.yml"
+    playbook = out.with_suffix(".yml")
     playbook.write_text(json.dumps(play, indent=1))  # JSON is YAML
     proc = run_playbook(playbook, "localhost,", "-e", f"ansible_python_interpreter={sys.executable}", timeout=timeout)
-    missing = [str(o) for o in outs if not o.exists()]
-    assert not missing, f"ansible-playbook rc={proc.returncode}, no result in {missing}:\n{proc.stdout[-4000:]}"
-    return [json.loads(o.read_text()) for o in outs]
+    assert out.exists(), f"ansible-playbook rc={proc.returncode}, no {out}:\n{proc.stdout[-4000:]}"
+    return json.loads(out.read_text())
 
 
 def run_module(tmp_path, module, args, check=False, diff=False, timeout=180):
     """Run one module task through the real ansible-playbook and return its registered result."""
     return run_tasks(tmp_path, [(module, args, {"check_mode": check, "diff": diff})], timeout=timeout)[0]
-
-
-def cleanup(path):
-    shutil.rmtree(path, ignore_errors=True)

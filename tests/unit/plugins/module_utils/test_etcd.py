@@ -49,7 +49,7 @@ def three(healthy=(True, True, True)):
     return members, {m["id"]: h for m, h in zip(members, healthy, strict=True)}
 
 
-# -- small helpers ------------------------------------------------------------------------------------------------------
+# -- small helpers -----------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("n", "q"), [(1, 1), (2, 2), (3, 2), (4, 3), (5, 3), (6, 4), (7, 4)])
@@ -100,7 +100,7 @@ def test_normalize_member_fills_gateway_omitted_defaults():
     }
 
 
-# -- cluster summary ----------------------------------------------------------------------------------------------------
+# -- cluster summary ---------------------------------------------------------------------------------------------------
 
 
 def _status(leader, term=2, index=10):
@@ -108,7 +108,7 @@ def _status(leader, term=2, index=10):
 
 
 def test_cluster_summary_healthy_cluster():
-    members, _ = three()
+    members, _health = three()
     statuses = {m["id"]: {"status": dict(_status("a2"), version="3.4.23"), "error": None} for m in members}
     c = cluster_summary("534a3dc0d9e9b274", members, statuses)
     assert c["cluster_id"] == "534a3dc0d9e9b274"
@@ -121,7 +121,7 @@ def test_cluster_summary_healthy_cluster():
 
 
 def test_cluster_summary_down_members_and_unstarted():
-    members, _ = three()
+    members, _health = three()
     members.append(member("", "a4", "http://10.0.0.4:2380"))
     statuses = {
         "a1": {"status": _status("a1", term=3), "error": None},
@@ -139,7 +139,7 @@ def test_cluster_summary_down_members_and_unstarted():
 
 
 def test_cluster_summary_alarm_makes_member_unhealthy_and_learners_do_not_vote():
-    members, _ = three()
+    members, _health = three()
     members[2]["is_learner"] = True
     statuses = {m["id"]: {"status": _status("a1"), "error": None} for m in members}
     statuses["a1"]["status"]["errors"] = ["NOSPACE"]
@@ -149,11 +149,11 @@ def test_cluster_summary_alarm_makes_member_unhealthy_and_learners_do_not_vote()
     assert c["members"][0]["error"] == "NOSPACE"
 
 
-# -- plan_member --------------------------------------------------------------------------------------------------------
+# -- plan_member -------------------------------------------------------------------------------------------------------
 
 
 def test_plan_present_unchanged_update_add():
-    members, _ = three()
+    members, _health = three()
     assert plan_member(members, "e1", ["http://10.0.0.1:2380"], "present")["action"] == "none"
     plan = plan_member(members, "e1", ["http://10.0.0.9:2380"], "present")
     assert plan["action"] == "update" and plan["member"]["id"] == "a1"
@@ -163,7 +163,7 @@ def test_plan_present_unchanged_update_add():
 
 
 def test_plan_present_unstarted_member_with_same_urls_counts_as_present():
-    members, _ = three()
+    members, _health = three()
     members.append(member("", "a4", "http://10.0.0.4:2380"))
     plan = plan_member(members, "e4", ["http://10.0.0.4:2380"], "present")
     assert plan["action"] == "none" and plan["member"]["id"] == "a4"
@@ -172,7 +172,7 @@ def test_plan_present_unstarted_member_with_same_urls_counts_as_present():
 
 
 def test_plan_present_refuses_peer_url_of_another_member():
-    members, _ = three()
+    members, _health = three()
     with pytest.raises(EtcdConflictError, match=r"http://10.0.0.2:2380 already belongs to member e2 \(a2\)"):
         plan_member(members, "e4", ["http://10.0.0.2:2380"], "present")
     with pytest.raises(EtcdConflictError):
@@ -180,7 +180,7 @@ def test_plan_present_refuses_peer_url_of_another_member():
 
 
 def test_plan_absent():
-    members, _ = three()
+    members, _health = three()
     plan = plan_member(members, "e2", None, "absent")
     assert plan["action"] == "remove" and plan["member"]["id"] == "a2"
     assert plan_member(members, "e9", None, "absent")["action"] == "none"
@@ -189,7 +189,7 @@ def test_plan_absent():
     assert plan["action"] == "remove" and plan["member"]["id"] == "a4"
 
 
-# -- quorum safety ------------------------------------------------------------------------------------------------------
+# -- quorum safety -----------------------------------------------------------------------------------------------------
 
 
 def test_check_add_safe():
@@ -243,7 +243,7 @@ def test_four_members_two_down_refuses_any_removal():
 
 
 def test_pick_transfer_target_prefers_highest_raft_index():
-    members, _ = three()
+    members, _health = three()
     members[0].update(healthy=True, raft_index=5)
     members[1].update(healthy=True, raft_index=9)
     members[2].update(healthy=False, raft_index=99)
@@ -254,7 +254,7 @@ def test_pick_transfer_target_prefers_highest_raft_index():
 
 
 def test_initial_cluster_names_the_new_member():
-    members, _ = three()
+    members, _health = three()
     members.append(member("", "a4", ["http://10.0.0.4:2380", "http://10.1.0.4:2380"]))
     assert initial_cluster(members, "e4", "a4") == (
         "e1=http://10.0.0.1:2380,e2=http://10.0.0.2:2380,e3=http://10.0.0.3:2380,"
@@ -279,7 +279,7 @@ def test_wait_until_is_bounded():
     assert now[0] == 2.5
 
 
-# -- client over a fake requests session --------------------------------------------------------------------------------
+# -- client over a fake requests session -------------------------------------------------------------------------------
 
 
 class FakeResponse:
@@ -451,9 +451,9 @@ def test_client_prefers_other_members_before_a_removal():
 
 
 def test_client_rejects_bad_endpoints_and_timeout():
-    with pytest.raises(EtcdParameterError, match="^endpoints: '127.0.0.1:2379'"):
+    with pytest.raises(EtcdParameterError, match=r"^endpoints: '127\.0\.0\.1:2379'"):
         EtcdClient(["127.0.0.1:2379"], session=FakeSession({}))
-    with pytest.raises(EtcdParameterError, match="^timeout"):
+    with pytest.raises(EtcdParameterError, match=r"^timeout"):
         EtcdClient(["http://h:2379"], timeout=0, session=FakeSession({}))
 
 

@@ -45,8 +45,6 @@ def _member(name, mid, n, started=True):
 class FakeClient:
     """Stands in for EtcdClient: a member list, per-member health, and a log of the writes."""
 
-    instances = []
-
     def __init__(self, members, healthy, leader="a1"):
         self.members = members
         self.healthy = healthy
@@ -105,7 +103,7 @@ def run_main(args, check_mode=False, diff=False):
         etcd_member.main()
 
 
-# -- argument validation ------------------------------------------------------------------------------------------------
+# -- argument validation -----------------------------------------------------------------------------------------------
 
 
 def test_present_requires_peer_urls(monkeypatch):
@@ -147,7 +145,7 @@ def test_normalize_and_negative_wait_timeout():
     assert etcd_member.normalize({"name": "e4", "peer_urls": None, "state": "absent"})["peer_urls"] is None
 
 
-# -- present ------------------------------------------------------------------------------------------------------------
+# -- present -----------------------------------------------------------------------------------------------------------
 
 
 def test_add_in_check_mode_plans_without_writing(monkeypatch):
@@ -237,7 +235,7 @@ def test_wait_times_out_with_the_fix(monkeypatch):
     assert "ETCD_INITIAL_CLUSTER=e1=http://10.0.0.1:2380" in msg and "e4=http://10.0.0.4:2380" in msg
 
 
-# -- absent -------------------------------------------------------------------------------------------------------------
+# -- absent ------------------------------------------------------------------------------------------------------------
 
 
 def test_remove_the_leader_transfers_leadership_first(monkeypatch):
