@@ -11,6 +11,7 @@ pip="${PIP:-$here/.venv/bin/pip}"
 # Runtime dependencies (galaxy.yml) plus what molecule's docker driver needs.
 collections=(
   ansible/posix
+  community/postgresql
   community/docker
   community/library_inventory_filtering_v1
 )
