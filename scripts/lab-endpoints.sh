@@ -15,4 +15,15 @@ for c in dc1-node1 dc2-node1 witness-node1; do
   wan=$(docker inspect -f '{{ with index .NetworkSettings.Networks "apiha-wan" }}{{ .IPAddress }}{{ end }}' "$c" 2>/dev/null || true)
   [ -n "$wan" ] && printf '  etcd client  http://%s:2379   (etcdctl --endpoints=http://%s:2379 endpoint status -w table)\n' "$wan" "$wan"
 done
+pg_hosts=()
+for c in dc1-node1 dc1-node2 dc2-node1 dc2-node2; do
+  wan=$(docker inspect -f '{{ with index .NetworkSettings.Networks "apiha-wan" }}{{ .IPAddress }}{{ end }}' "$c" 2>/dev/null || true)
+  [ -n "$wan" ] || continue
+  pg_hosts+=("$wan")
+  printf '  Patroni REST http://%s:8008/cluster\n' "$wan"
+done
+if [ "${#pg_hosts[@]}" -gt 0 ]; then
+  hosts=$(IFS=,; echo "${pg_hosts[*]}")
+  printf '  PostgreSQL   postgresql://apifortress@%s/apifortress?target_session_attrs=read-write  (the leader, wherever it is)\n' "$hosts"
+fi
 printf '\nHealth again: make lab-health    Remove the lab: make lab-destroy\n'

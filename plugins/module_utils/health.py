@@ -53,3 +53,67 @@ def etcd_health_rows(cluster, topology=None):
             f"quorum {cluster.get('quorum')}, leader {cluster.get('leader') or 'none'}"
         )
     return {"summary": summary, "rows": rows, "cluster": cluster}
+
+
+def _lag_text(lag):
+    if lag is None or lag == "":
+        return ""
+    if isinstance(lag, (int, float)):
+        return f"{int(lag)} B"
+    return str(lag)
+
+
+def patroni_health_rows(cluster, topology=None, expected=None, max_lag_bytes=16 * 1024 * 1024):
+    """Turn Patroni's ``GET /cluster`` body into table rows, one per member, plus a one-line summary.
+
+    ``expected`` is the inventory's list of members: one the cluster does not list is shown as MISSING.
+    """
+    cluster = cluster or {}
+    host_site = (topology or {}).get("host_site", {})
+    members = cluster.get("members") or []
+    listed = {m.get("name") for m in members}
+    rows = []
+    leaders = []
+    problems = []
+    for m in sorted(members, key=lambda m: (host_site.get(m.get("name"), "~"), m.get("name") or "")):
+        role = m.get("role") or ""
+        state = m.get("state") or ""
+        lag = m.get("lag")
+        is_leader = role in ("leader", "standby_leader")
+        if is_leader:
+            leaders.append(m.get("name"))
+            ok = state == "running"
+        else:
+            ok = state == "streaming" and (not isinstance(lag, (int, float)) or lag <= max_lag_bytes)
+        if not ok:
+            problems.append(m.get("name"))
+        rows.append(
+            {
+                "site": host_site.get(m.get("name"), "?"),
+                "host": m.get("name") or "",
+                "role": "LEADER" if is_leader else role,
+                "state": state if ok else state.upper() or "UNKNOWN",
+                "timeline": m.get("timeline"),
+                "lag": "" if is_leader else _lag_text(lag),
+                "tags": ",".join(f"{k}={v}" for k, v in sorted((m.get("tags") or {}).items())),
+            }
+        )
+    for name in sorted(set(expected or []) - listed):
+        problems.append(name)
+        rows.append({"site": host_site.get(name, "?"), "host": name, "role": "", "state": "MISSING", "timeline": None})
+    if not members:
+        summary = "NO ANSWER (no Patroni REST API could be read)"
+    else:
+        if len(leaders) != 1:
+            state = "NO LEADER" if not leaders else "SEVERAL LEADERS"
+        else:
+            state = "OK" if not problems else "DEGRADED"
+        paused = ", PAUSED (maintenance mode)" if cluster.get("pause") else ""
+        summary = (
+            f"{state}: leader {', '.join(leaders) or 'none'}, "
+            f"{sum(1 for r in rows if r['state'] == 'streaming')} replicas streaming of {len(rows) - len(leaders)}"
+            f"{paused}"
+        )
+        if problems:
+            summary += f"; attention: {', '.join(sorted(problems))}"
+    return {"summary": summary, "rows": rows, "cluster": cluster}

@@ -1,4 +1,8 @@
-from ansible_collections.apiplatform.ha.plugins.module_utils.health import etcd_health_rows, health_table
+from ansible_collections.apiplatform.ha.plugins.module_utils.health import (
+    etcd_health_rows,
+    health_table,
+    patroni_health_rows,
+)
 
 
 def test_health_table_aligns_columns():
@@ -24,3 +28,40 @@ def test_etcd_rows_summary_ok_degraded_lost():
     lost = dict(degraded, has_quorum=False, healthy_count=1)
     assert etcd_health_rows(lost, topo)["summary"].startswith("QUORUM LOST")
     assert etcd_health_rows({}, topo)["summary"].startswith("NO ANSWER")
+
+
+def pg(name, role="replica", state="streaming", lag=0, timeline=3):
+    return {"name": name, "role": role, "state": state, "lag": lag, "timeline": timeline, "tags": {"site": "dc1"}}
+
+
+def test_patroni_rows_ok_names_leader_and_counts_streaming_replicas():
+    topo = {"host_site": {"a": "dc1", "b": "dc1", "c": "dc2"}}
+    cluster = {"members": [pg("c"), pg("a", role="leader", state="running", lag=None), pg("b", lag=120)]}
+    report = patroni_health_rows(cluster, topo, expected=["a", "b", "c"])
+    assert report["summary"] == "OK: leader a, 2 replicas streaming of 2"
+    assert [(r["site"], r["host"], r["role"]) for r in report["rows"]] == [
+        ("dc1", "a", "LEADER"),
+        ("dc1", "b", "replica"),
+        ("dc2", "c", "replica"),
+    ]
+    assert report["rows"][1]["lag"] == "120 B" and report["rows"][0]["lag"] == ""
+
+
+def test_patroni_rows_flag_lag_stopped_missing_and_leaderless():
+    topo = {"host_site": {"a": "dc1", "b": "dc1", "c": "dc2"}}
+    lagging = {"members": [pg("a", role="leader", state="running"), pg("b", lag=10**9), pg("c", state="stopped")]}
+    report = patroni_health_rows(lagging, topo, expected=["a", "b", "c", "d"], max_lag_bytes=1024)
+    assert report["summary"].startswith("DEGRADED: leader a, 0 replicas streaming of 3")
+    assert report["summary"].endswith("attention: b, c, d")
+    assert {r["host"]: r["state"] for r in report["rows"]} == {
+        "a": "running",
+        "b": "STREAMING",
+        "c": "STOPPED",
+        "d": "MISSING",
+    }
+    leaderless = {"members": [pg("b"), pg("c")]}
+    assert patroni_health_rows(leaderless, topo)["summary"].startswith("NO LEADER")
+    two = {"members": [pg("b", role="leader", state="running"), pg("c", role="leader", state="running")]}
+    assert patroni_health_rows(two, topo)["summary"].startswith("SEVERAL LEADERS")
+    assert patroni_health_rows({}, topo)["summary"].startswith("NO ANSWER")
+    assert "PAUSED" in patroni_health_rows(dict(lagging, pause=True), topo)["summary"]
