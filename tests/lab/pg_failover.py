@@ -21,7 +21,7 @@ import urllib.request
 
 import psycopg
 
-TABLE = "apiha_failover_probe"
+TABLE = "apiha_failover_writes"
 
 
 def conninfo(hosts, port, user, password, db, attrs="read-write", timeout=2):
@@ -79,13 +79,16 @@ def main():
     dsn = conninfo(hosts, a.port, a.user, a.password, a.db)
 
     with psycopg.connect(dsn, autocommit=True) as c:
-        c.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id bigint PRIMARY KEY, run text, at timestamptz DEFAULT now())")
+        c.execute(
+            f"CREATE TABLE IF NOT EXISTS {TABLE} (run text, id bigint, at timestamptz DEFAULT now(), PRIMARY KEY (run, id))"
+        )
     run = f"{a.mode}-{int(time.time())}"
     old_leader, _members = leader(hosts)
     if old_leader is None:
         raise SystemExit("pg_failover: no Patroni member names a leader; is the PostgreSQL tier up?")
 
     acked, failures = [], 0
+    acked_before = 0
     fault_at = first_error = recovered_at = None
     started = time.monotonic()
     seq = writes_after = 0
@@ -93,6 +96,7 @@ def main():
     while time.monotonic() - started < a.max_seconds:
         if fault_at is None and time.monotonic() - started >= a.warmup:
             fault_at = time.monotonic()
+            acked_before = len(acked)
             if a.mode == "kill":
                 subprocess.run(["docker", "kill", old_leader], check=True, stdout=subprocess.DEVNULL)
             else:
@@ -140,6 +144,7 @@ def main():
         "old_leader": old_leader,
         "new_leader": new_leader,
         "acknowledged": len(acked),
+        "acknowledged_before_fault": acked_before,
         "failed_attempts": failures,
         "lost_acknowledged": lost,
         "seconds_to_first_write": round(recovered_at - fault_at, 2) if recovered_at and fault_at else None,
