@@ -1,20 +1,27 @@
-"""make bench: measure the lab and print the figures as a table.
+"""make bench: measure the lab and print the figures as tables.
 
-Rows so far (later tiers add theirs):
+Rows:
   - first converge of site.yml on a freshly created lab (molecule converge; containers already created)
   - a no-change rerun, and its share of the first converge
   - the lab's memory use after converge (sum over the lab's containers, from docker stats)
+  - PostgreSQL: seconds from the leader container's kill to the first successful write (median of
+    BENCH_PG_KILLS, default 5) with the role's timing, and with Patroni's defaults (BENCH_PG_DEFAULT_KILLS,
+    default 3); seconds without writes in a planned switchover; acknowledged writes lost (synchronous mode)
+  - the shared filesystem sync against plain rsync (tests/bench/shared_fs_bench.py, its own table)
 
 The lab is destroyed first and at the end, so the figures are from a clean start. Bounded: each step has a
 time limit and the whole run stops at the first failure.
 """
 
+import base64
 import json
 import os
 import pathlib
+import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = pathlib.Path(sys.executable).parent
@@ -67,6 +74,119 @@ def lab_memory_bytes():
     return total, len(names)
 
 
+LAB_PG = {
+    "dc1-node1": "172.29.0.11",
+    "dc1-node2": "172.29.0.12",
+    "dc2-node1": "172.29.0.21",
+    "dc2-node2": "172.29.0.22",
+}
+PG_PASSWORD = "lab-super-secret"  # the lab's own (molecule/inventory/group_vars/all.yml)
+API_AUTH = ("patroni", "lab-rest-secret")
+
+
+def pg_members():
+    for host in LAB_PG.values():
+        try:
+            with urllib.request.urlopen(f"http://{host}:8008/cluster", timeout=2) as r:
+                return json.load(r).get("members", [])
+        except OSError:
+            continue
+    return []
+
+
+def wait_pg_healthy(limit=180):
+    """Until one leader and every other member streams (a killed member rejoins by itself once started)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        members = pg_members()
+        leaders = [m for m in members if m.get("role") == "leader"]
+        replicas = [m for m in members if m.get("role") != "leader"]
+        if len(members) == len(LAB_PG) and len(leaders) == 1 and all(m.get("state") == "streaming" for m in replicas):
+            return
+        time.sleep(2)
+    raise SystemExit(f"bench: PostgreSQL did not become healthy within {limit} s: {pg_members()}")
+
+
+def patch_config(body):
+    req = urllib.request.Request(
+        f"http://{LAB_PG['dc1-node1']}:8008/config", data=json.dumps(body).encode(), method="PATCH"
+    )
+    req.add_header("Content-Type", "application/json")
+    req.add_header("Authorization", "Basic " + base64.b64encode(":".join(API_AUTH).encode()).decode())
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status
+
+
+def pg_fault(mode):
+    out = ROOT / ".build" / f"bench-pg-{mode}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    args = [
+        str(BIN / "python"),
+        str(ROOT / "tests" / "lab" / "pg_failover.py"),
+        "--mode",
+        mode,
+        "--hosts",
+        ",".join(LAB_PG.values()),
+        "--names",
+        ",".join(LAB_PG),
+        "--password",
+        PG_PASSWORD,
+        "--api-password",
+        API_AUTH[1],
+        "--out",
+        str(out),
+    ]
+    run(*args, limit=300)
+    result = json.loads(out.read_text())
+    if mode == "kill":
+        subprocess.run(["docker", "start", result["old_leader"]], check=True, stdout=subprocess.DEVNULL)
+    wait_pg_healthy()
+    return result
+
+
+def pg_rows():
+    kills = int(os.environ.get("BENCH_PG_KILLS", "5"))
+    default_kills = int(os.environ.get("BENCH_PG_DEFAULT_KILLS", "3"))
+    wait_pg_healthy()
+    tuned = []
+    for i in range(kills):
+        print(f"bench: PostgreSQL leader kill {i + 1}/{kills} (role's timing)", flush=True)
+        tuned.append(pg_fault("kill"))
+    switch = []
+    for i in range(3):
+        print(f"bench: planned switchover {i + 1}/3", flush=True)
+        switch.append(pg_fault("switchover"))
+    defaults = []
+    if default_kills:
+        patch_config({"ttl": 30, "loop_wait": 10, "retry_timeout": 10})
+        try:
+            for i in range(default_kills):
+                print(f"bench: leader kill {i + 1}/{default_kills} (Patroni's defaults 30/10/10)", flush=True)
+                defaults.append(pg_fault("kill"))
+        finally:
+            patch_config({"ttl": 20, "loop_wait": 5, "retry_timeout": 5})
+
+    def med(results, key):
+        values = [r[key] for r in results if r.get(key) is not None]
+        return f"{statistics.median(values):.1f} (runs: {', '.join(f'{v:.1f}' for v in values)})" if values else "-"
+
+    lost = sum(len(r["lost_acknowledged"]) for r in tuned + switch + defaults)
+    acked = sum(r["acknowledged"] for r in tuned + switch + defaults)
+    rows = [
+        ("measure", "value", "goal"),
+        ("leader kill -> first write, ttl 20/loop 5/retry 5 (s)", med(tuned, "seconds_to_first_write"), "<= 20"),
+    ]
+    if defaults:
+        rows.append(
+            ("leader kill -> first write, defaults 30/10/10 (s)", med(defaults, "seconds_to_first_write"), "30-40")
+        )
+    rows += [
+        ("planned switchover: seconds without writes (median)", med(switch, "seconds_without_writes"), "<= 5"),
+        (f"acknowledged writes lost (synchronous mode, {acked} acknowledged)", str(lost), "0"),
+    ]
+    return rows
+
+
 def table(rows):
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     lines = []
@@ -88,6 +208,7 @@ def main():
         second, out = run("molecule", "converge", "-s", "default")
         changed = sum(int(x.split("=")[1]) for x in out.split() if x.startswith("changed="))
         mem, count = lab_memory_bytes()
+        pg = pg_rows()
     finally:
         run("molecule", "destroy", "-s", "default")
     rows = [
@@ -99,8 +220,14 @@ def main():
         (f"lab memory after converge ({count} containers)", f"{mem / 1024**2:.0f} MiB", "whole platform <= 8 GiB"),
     ]
     print()
-    print("Foundation (etcd, common) on the 3-site lab, 2 cores; times include molecule's own start-up")
+    print("The 3-site lab (etcd, PostgreSQL/Patroni, shared FS), 2 cores; times include molecule's own start-up")
     print(table(rows))
+    print()
+    print("PostgreSQL (4 members over dc1/dc2, writes every 0.2 s through the multi-host read-write endpoint)")
+    print(table(pg))
+    print()
+    print("Shared filesystem sync (tests/bench/shared_fs_bench.py)", flush=True)
+    subprocess.run([str(BIN / "python"), str(ROOT / "tests" / "bench" / "shared_fs_bench.py")], cwd=ROOT, check=True)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,8 @@ def main():
 
     with psycopg.connect(dsn, autocommit=True) as c:
         c.execute(
-            f"CREATE TABLE IF NOT EXISTS {TABLE} (run text, id bigint, at timestamptz DEFAULT now(), PRIMARY KEY (run, id))"
+            f"CREATE TABLE IF NOT EXISTS {TABLE} "
+            "(run text, id bigint, at timestamptz DEFAULT now(), PRIMARY KEY (run, id))"
         )
     run = f"{a.mode}-{int(time.time())}"
     old_leader, _members = leader(hosts)
