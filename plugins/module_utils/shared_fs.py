@@ -349,6 +349,13 @@ def rsync_failure_hint(rc, stderr):
         )
     if rc in (10, 12, 30, 35) or "Connection timed out" in text or "Connection refused" in text:
         return "the destination could not be reached over ssh: check the inter-site link and sshd on the destination"
+    if rc == 11:
+        # The receiver reports ENOSPC on its own channel, which is sometimes lost when it exits: rc 11 is then
+        # all that reaches us.
+        return (
+            "the destination file system is full, or read-only (rsync reported a file I/O error): free space there "
+            "(or grow it) and run the sync again"
+        )
     if rc == 24:
         return "files vanished on the source while they were copied: the tree is being written; run the sync again"
     if rc == 23:

@@ -253,6 +253,8 @@ def test_parse_rsync_stats():
     ("rc", "err", "expect"),
     [
         (11, "write failed: No space left on device (28)", "full"),
+        (11, "", "the destination file system is full, or read-only"),
+        (3, "write failed: No space left on device (28)", "the destination file system is full: free space"),
         (255, "Permission denied (publickey).", "ssh could not log in"),
         (12, "ssh: connect to host x port 22: Connection refused", "could not be reached"),
         (24, "", "vanished"),
