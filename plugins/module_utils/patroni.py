@@ -225,7 +225,18 @@ def eligible_candidates(cluster, max_lag_bytes):
         if not m["nofailover"]
         and is_replica_healthy(m, cluster["leader_timeline"], max_lag_bytes, HEALTHY_REPLICA_STATES)
     ]
-    return sorted(out, key=lambda m: (m["lag"], 0 if m["state"] == "streaming" else 1, m["name"]))
+    # In synchronous mode Patroni only accepts a synchronous standby as candidate (HTTP 412 otherwise).
+    sync = [m for m in out if m["role"] == "sync_standby"]
+    if sync:
+        out = sync
+
+    def priority(m):
+        try:
+            return -int(m["tags"].get("failover_priority", 1))
+        except (TypeError, ValueError):
+            return -1
+
+    return sorted(out, key=lambda m: (priority(m), m["lag"], 0 if m["state"] == "streaming" else 1, m["name"]))
 
 
 def plan_switchover(cluster, candidate, max_lag_bytes):
@@ -356,7 +367,17 @@ def plan_member(cluster, name, state, service, max_lag_bytes, force=False):
 
     # present
     if member is not None:
-        return result("none", [f"{describe(member)} is in the cluster"])
+        if member["role"] in LEADER_ROLES and member["state"] == "running":
+            return result("none", [f"{describe(member)} is the running leader"])
+        if is_replica_healthy(member, leader_tl, max_lag_bytes):
+            return result("none", [f"{describe(member)} streams from the leader within max_lag_bytes"])
+        # Listed but not healthy yet (starting, catching up, rewinding, or failed): wait for it, starting the
+        # service first when it is not running.
+        why = f"{describe(member)} is in the cluster but not streaming within max_lag_bytes on the leader's timeline"
+        if service["active"]:
+            return result("wait", [why])
+        commands = ["start"] if service["enabled"] else ["enable", "start"]
+        return result("start", [why + "; its service is stopped"], commands)
     if service["active"]:
         return result("wait", [f"{name!r} is not in the cluster yet, but its service is active"])
     commands = ["start"] if service["enabled"] else ["enable", "start"]

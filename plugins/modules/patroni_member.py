@@ -184,6 +184,7 @@ from ansible_collections.apiplatform.ha.plugins.module_utils.patroni import (
     PatroniClient,
     PatroniError,
     PatroniParameterError,
+    PatroniRefusedError,
     PatroniTimeoutError,
     SystemdService,
     describe,
@@ -325,6 +326,10 @@ def run(module, client):
     plan = plan_member(cluster, desired["name"], desired["state"], service, desired["max_lag_bytes"], desired["force"])
     action = plan["action"]
     member = plan["member"]
+    if action == "wait" and not module.params["wait"] and member is not None:
+        raise PatroniRefusedError(
+            f"{plan['reasons'][0]}. Wait for it (wait=true) or repair it (state=reinitialized with confirm=true)."
+        )
     if action == "wait" and not module.params["wait"]:
         raise PatroniParameterError(
             f"name: no member named {desired['name']!r} in the cluster although service {module.params['service']!r} "

@@ -129,13 +129,12 @@ def pg_fault(mode):
         ",".join(LAB_PG.values()),
         "--names",
         ",".join(LAB_PG),
-        "--password",
-        PG_PASSWORD,
         "--api-password",
         API_AUTH[1],
         "--out",
         str(out),
     ]
+    ENV["PGPASSWORD"] = PG_PASSWORD
     run(*args, limit=300)
     result = json.loads(out.read_text())
     if mode == "kill":

@@ -14,6 +14,7 @@ Bounded: the loop stops after ``--max-seconds`` or once ``--after-writes`` write
 import argparse
 import base64
 import json
+import os
 import subprocess
 import sys
 import time
@@ -63,7 +64,7 @@ def main():
     p.add_argument("--names", required=True, help="their container names, in the same order")
     p.add_argument("--port", type=int, default=5432)
     p.add_argument("--user", default="postgres")
-    p.add_argument("--password", required=True)
+    p.add_argument("--password", default=os.environ.get("PGPASSWORD"), help="default: $PGPASSWORD")
     p.add_argument("--db", default="postgres")
     p.add_argument("--api-user", default="patroni")
     p.add_argument("--api-password", default="")
@@ -73,6 +74,8 @@ def main():
     p.add_argument("--max-seconds", type=float, default=120.0)
     p.add_argument("--out", required=True)
     a = p.parse_args()
+    if not a.password:
+        p.error("--password or PGPASSWORD is required")
     hosts = a.hosts.split(",")
     names = a.names.split(",")
     by_name = dict(zip(names, hosts, strict=True))

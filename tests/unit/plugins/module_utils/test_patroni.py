@@ -164,8 +164,33 @@ def test_present():
     plan = plan_member(cluster(), "pg4", "present", {"active": False, "enabled": True}, 0)
     assert plan["commands"] == ["start"]
     assert plan_member(cluster(), "pg4", "present", UP, 0)["action"] == "wait"
+    # listed but not healthy: wait when the service runs, start it when it does not
+    sick = cluster(raw_member("pg1", "leader", "running"), raw_member("pg2", state="starting", lag=None))
+    assert plan_member(sick, "pg2", "present", UP, 0)["action"] == "wait"
+    plan = plan_member(sick, "pg2", "present", {"active": False, "enabled": True}, 0)
+    assert (plan["action"], plan["commands"]) == ("start", ["start"])
+    diverged = cluster(raw_member("pg1", "leader", "running", timeline=4), raw_member("pg2", timeline=3))
+    assert plan_member(diverged, "pg2", "present", UP, 0)["action"] == "wait"
+    lagging = cluster(raw_member("pg1", "leader", "running"), raw_member("pg2", lag=5000))
+    assert plan_member(lagging, "pg2", "present", UP, 1024)["action"] == "wait"
+    assert plan_member(lagging, "pg2", "present", UP, 10000)["action"] == "none"
     with pytest.raises(PatroniRefusedError, match="paused"):
         plan_member(cluster(pause=True), "pg4", "present", DOWN, 0)
+
+
+def test_switchover_prefers_the_synchronous_standby_then_failover_priority():
+    sync = cluster(
+        raw_member("pg1", "leader", "running"),
+        raw_member("pg2", lag=0, tags={"failover_priority": 2}),
+        raw_member("pg3", "sync_standby", lag=10),
+    )
+    assert plan_switchover(sync, None, 1024)["candidate"] == "pg3"
+    prio = cluster(
+        raw_member("pg1", "leader", "running"),
+        raw_member("pg2", lag=0, tags={"failover_priority": 1}),
+        raw_member("pg3", lag=10, tags={"failover_priority": 2}),
+    )
+    assert plan_switchover(prio, None, 1024)["candidate"] == "pg3"
 
 
 def test_absent():
