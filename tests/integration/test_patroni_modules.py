@@ -16,7 +16,7 @@ from etcd_cluster import run_tasks
 from patroni_cluster import REST_PASSWORD, REST_USER, SUPERUSER, SUPERUSER_PASSWORD, free_ports, patroni_cluster
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-CHECK = ROOT / "roles" / "patroni" / "files" / "check_patroni_cluster"
+CHECK = ROOT / "roles" / "patroni" / "files" / "check_patroni_cluster.py"
 INFO = "apiplatform.ha.postgresql_replication_info"
 SWITCHOVER = "apiplatform.ha.patroni_switchover"
 MEMBER = "apiplatform.ha.patroni_member"

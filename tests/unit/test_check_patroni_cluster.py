@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "roles" / "patroni" / "files" / "check_patroni_cluster"
+SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "roles" / "patroni" / "files" / "check_patroni_cluster.py"
 
 
 def _load():

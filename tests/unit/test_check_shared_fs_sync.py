@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "roles/shared_fs/files/check_shared_fs_sync"
+SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "roles/shared_fs/files/check_shared_fs_sync.py"
 loader = importlib.machinery.SourceFileLoader("check_shared_fs_sync", str(SCRIPT))
 spec = importlib.util.spec_from_loader("check_shared_fs_sync", loader)
 check = importlib.util.module_from_spec(spec)

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright: (c) 2026, apiplatform.ha maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Nagios-compatible check of the shared tree's synchronisation (python3 standard library only).

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: (c) 2026, apiplatform.ha maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Nagios/Icinga check of a Patroni cluster through its REST API (GET /cluster). Python 3 standard library only.
