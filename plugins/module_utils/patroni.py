@@ -279,6 +279,13 @@ def plan_switchover(cluster, candidate, max_lag_bytes):
             raise PatroniRefusedError(
                 f"candidate: {describe(member)} is not a running replica; choose one of: {choosable}"
             )
+        sync = [m["name"] for m in cluster["members"] if m["role"] == "sync_standby"]
+        if sync and member["role"] != "sync_standby":
+            raise PatroniRefusedError(
+                f"candidate: {candidate!r} is not a synchronous standby, and in synchronous mode Patroni promotes only "
+                f"one ({', '.join(sync)}) so that no acknowledged transaction is lost. Choose "
+                f"{' or '.join(repr(n) for n in sync)}, or leave candidate empty."
+            )
         if member["lag"] is None or member["lag"] > max_lag_bytes:
             raise PatroniRefusedError(
                 f"candidate: {describe(member)} lags more than max_lag_bytes={max_lag_bytes}; wait until it catches "

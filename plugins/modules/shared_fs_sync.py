@@ -32,6 +32,9 @@ description:
     C(.shared-fs/peers/<peer site>.json), so that M(apiplatform.ha.shared_fs_info) and the
     C(check_shared_fs_sync) monitoring script can report the lag. A run with nothing to move also records the sync
     (the sites were level at that time) but reports C(changed=false).
+  - "All the rsync calls of a run share one ssh connection (ssh C(ControlMaster), its socket in a private temporary
+    directory, closed when the run ends, also on errors). Each call is still its own ssh session, which the
+    destination's forced C(rrsync) command restricts exactly as before."
   - Empty directories, file owners and ACLs are not synchronised (regular files, symlinks, permissions and mtimes
     are).
 author:
@@ -263,6 +266,7 @@ executed:
 import os
 import shutil
 import tempfile
+import threading
 import time
 import traceback
 
@@ -297,6 +301,7 @@ from ansible_collections.apiplatform.ha.plugins.module_utils.shared_fs import (
     plan_sync,
     read_json,
     read_peer_record,
+    spawn,
     sync_record,
     tree_argument_spec,
     validate_root,
@@ -335,22 +340,64 @@ def validate(params):
 
 
 class SyncResource:
-    """The two trees: the local (source) one on disk, the remote (destination) one through rsync."""
+    """The two trees: the local (source) one on disk, the remote (destination) one through rsync.
+
+    All the rsync calls of one run share one ssh connection (its socket in a private temporary directory); the
+    sync record's rsync is started as soon as the destination's manifest is fetched, so that its ssh session and
+    rrsync start while the plan is made (see :meth:`RsyncRemote.prepare_push`). :meth:`close` ends both.
+    """
 
     def __init__(self, module, root, remote):
         self.module = module
         self.root = root
         self.remote = remote
         self.scratch = tempfile.mkdtemp(prefix="shared-fs-sync-")
+        self.outbox = os.path.join(self.scratch, "record")
+        os.mkdir(self.outbox, 0o700)
+        # ssh's control socket path must stay short: a unix socket path has at most 107 bytes, and ssh adds
+        # "/cm-" + 40 (%C) + "." + 16 (its temporary name) to this directory's path.
+        self.control = tempfile.mkdtemp(prefix="sfs-cm-", dir="/tmp" if len(tempfile.gettempdir()) > 30 else None)
+        self.remote.share_connection(self.control)
+        self.pending = None
 
     def close(self):
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        try:
+            self.cancel_record()
+        finally:
+            self.remote.close()
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            shutil.rmtree(self.control, ignore_errors=True)
 
     def read_source(self):
         old = load_manifest(self.root)
         return build_manifest(self.root, (old or {}).get("files"))
 
-    def read_destination(self, expected_site, source_site, max_age, now):
+    def read_trees(self, expected_site, source_site, max_age, now, prepare_record=False):
+        """(source files, source stats, destination files): the source is walked while the destination's manifest
+        is fetched. An error reading the source wins over one fetching the destination, as when done in turn."""
+        box = {}
+
+        def walk():
+            try:
+                box["source"] = self.read_source()
+            except BaseException as e:  # re-raised in the caller's thread
+                box["error"] = e
+
+        worker = threading.Thread(target=walk, name="shared-fs-walk", daemon=True)
+        worker.start()
+        try:
+            destination = self.read_destination(expected_site, source_site, max_age, now, prepare_record)
+        except BaseException:
+            worker.join()
+            if "error" in box:
+                raise box["error"] from None
+            raise
+        worker.join()
+        if "error" in box:
+            raise box["error"]
+        return (*box["source"], destination)
+
+    def read_destination(self, expected_site, source_site, max_age, now, prepare_record=False):
         where = f"{self.remote.user}@{self.remote.host}:{META_DIR}/{MANIFEST_NAME}"
         local = self.remote.fetch(f"{META_DIR}/{MANIFEST_NAME}", os.path.join(self.scratch, MANIFEST_NAME), where)
         fix = (
@@ -359,6 +406,9 @@ class SyncResource:
         )
         if local is None:
             raise SharedFsManifestError(f"the destination has no manifest ({where}); {fix}")
+        if prepare_record:
+            # Not earlier: the destination's rrsync admits one rsync at a time (its lock), so the fetch must be over.
+            self.pending = self.remote.prepare_push(self.outbox, f"{META_DIR}/{PEERS_DIR}")
         doc = read_json(local, "destination manifest")
         if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT or not isinstance(doc.get("files"), dict):
             raise SharedFsManifestError(f"the destination's manifest {where} has an unknown format; {fix}")
@@ -381,7 +431,16 @@ class SyncResource:
             )
         return doc["files"]
 
+    def cancel_record(self, wait=False):
+        """Drop the prepared record push (nothing is copied)."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.cancel(wait)
+
     def apply(self, plan):
+        # The files first, on their own: the record is pushed only once they are all there. Waiting for the
+        # prepared rsync to end frees the destination's rrsync lock for the next ones.
+        self.cancel_record(wait=True)
         stats = {"transferred_bytes": 0, "transferred_files": 0, "sent_bytes": 0}
         copies = plan["add"] + plan["change"]
         if copies:
@@ -390,14 +449,18 @@ class SyncResource:
             self.remote.delete_files(self.root, plan["delete"])
         return stats
 
-    def record(self, source_files, site, peer, record):
+    def record(self, source_files, site, peer, record, source_digest=None):
         """Save the source's stat cache and the sync record locally, then push the record to the destination."""
         ensure_meta_dir(self.root)
-        write_json_atomic(meta_path(self.root, MANIFEST_NAME), manifest_document(source_files, site))
+        write_json_atomic(meta_path(self.root, MANIFEST_NAME), manifest_document(source_files, site, "", source_digest))
         write_json_atomic(peer_record_path(self.root, peer), dict(record, peer=peer, role="source"))
-        pushed = os.path.join(self.scratch, f"{site}.json")
+        pushed = os.path.join(self.outbox, f"{site}.json")
         write_json_atomic(pushed, dict(record, peer=site, role="destination"))
-        self.remote.push_record(pushed, f"{META_DIR}/{PEERS_DIR}")
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.send([f"{site}.json"])
+        else:
+            self.remote.push_record(pushed, f"{META_DIR}/{PEERS_DIR}")
 
 
 def run(module, resource, root, subpaths):
@@ -406,8 +469,9 @@ def run(module, resource, root, subpaths):
     now = time.time()
     check_tree(root, params["mount_required"])
 
-    source_files, stats = resource.read_source()
-    destination_files = resource.read_destination(peer, site, params["destination_manifest_max_age"], now)
+    source_files, stats, destination_files = resource.read_trees(
+        peer, site, params["destination_manifest_max_age"], now, prepare_record=not module.check_mode
+    )
     previous = read_peer_record(root, peer)
     full_base = previous.get("base") if isinstance(previous, dict) and isinstance(previous.get("base"), dict) else None
 
@@ -416,8 +480,11 @@ def run(module, resource, root, subpaths):
     base = None if full_base is None else {p: f for p, f in full_base.items() if in_subpaths(p, subpaths)}
     plan = plan_sync(source_fp, destination_fp, base, params["delete"], params["conflict_policy"], subpaths)
     sizes = plan_bytes(plan, source_files, destination_files)
-    after = expected_destination(plan, source_files, destination_files)
     changed = has_changes(plan)
+    after = expected_destination(plan, source_files, destination_files) if changed else destination_files
+    source_digest = digest_of(source_fp) if not subpaths else manifest_digest(source_files)
+    destination_digest = manifest_digest(destination_files)
+    after_digest = manifest_digest(after) if changed else destination_digest
 
     transfer = {"transferred_bytes": 0}
     last_sync = previous
@@ -433,8 +500,10 @@ def run(module, resource, root, subpaths):
             "conflicts": len(plan["conflicts"]),
             "bytes": sizes["added"] + sizes["changed"],
         }
-        last_sync = sync_record(peer, "source", digest_of(new_base), new_base, time.time(), site, peer, summary)
-        resource.record(source_files, site, peer, last_sync)
+        # With nothing changed and the whole tree synced, the new base is the source's manifest: same digest.
+        base_digest = source_digest if not subpaths and new_base == source_fp else digest_of(new_base)
+        last_sync = sync_record(peer, "source", base_digest, new_base, time.time(), site, peer, summary)
+        resource.record(source_files, site, peer, last_sync, source_digest)
     for conflict in plan["conflicts"]:
         if conflict["resolution"] == "reported":
             module.warn(
@@ -442,7 +511,6 @@ def run(module, resource, root, subpaths):
                 "Decide which version wins and run again with conflict_policy=source_wins or destination_wins"
             )
 
-    source_digest = manifest_digest(source_files)
     result = {
         "changed": changed,
         "files_added": plan["add"],
@@ -456,9 +524,9 @@ def run(module, resource, root, subpaths):
         "destination_changes": plan["destination_changes"],
         "skipped_deletions": plan["skipped_deletions"],
         "source_digest": source_digest,
-        "destination_digest": manifest_digest(destination_files),
-        "destination_digest_after": manifest_digest(after),
-        "in_sync": manifest_digest(after) == source_digest,
+        "destination_digest": destination_digest,
+        "destination_digest_after": after_digest,
+        "in_sync": after_digest == source_digest,
         "hashed_files": stats["hashed"],
         "cached_files": stats["cached"],
         "last_sync": None if not last_sync else {k: last_sync.get(k) for k in ("peer", "time", "digest")},
@@ -512,6 +580,7 @@ def main():
             rsync=module.get_bin_path("rsync", required=True),
             ssh=module.get_bin_path("ssh", required=True),
             runner=runner,
+            spawner=spawn,
         )
         resource = SyncResource(module, root, remote)
         result = run(module, resource, root, subpaths)

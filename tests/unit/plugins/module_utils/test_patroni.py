@@ -185,6 +185,9 @@ def test_switchover_prefers_the_synchronous_standby_then_failover_priority():
         raw_member("pg3", "sync_standby", lag=10),
     )
     assert plan_switchover(sync, None, 1024)["candidate"] == "pg3"
+    assert plan_switchover(sync, "pg3", 1024)["candidate"] == "pg3"
+    with pytest.raises(PatroniRefusedError, match=r"not a synchronous standby.*Choose 'pg3'"):
+        plan_switchover(sync, "pg2", 1024)
     prio = cluster(
         raw_member("pg1", "leader", "running"),
         raw_member("pg2", lag=0, tags={"failover_priority": 1}),

@@ -347,3 +347,52 @@ def test_delete_accepts_vanished_parent():
     rec = Recorder(24, "file has vanished")
     RsyncRemote("h", "u", "/k", remote_path="/data", runner=rec).delete_files("/srv/shared", ["gone/x"])
     assert "--delete-missing-args" in rec.calls[0][0] and rec.calls[0][0][-1] == "u@h:/data"
+
+
+# --- digest, shared ssh connection, prepared push ----------------------------------------------------------------
+
+
+def test_digest_is_sha256_over_sorted_path_and_fingerprint_lines():
+    import hashlib
+
+    fps = {"b/x": "f:22", "a": "l:target", "é": "f:11"}
+    h = hashlib.sha256()
+    for path in sorted(fps):
+        h.update(f"{path}\0{fps[path]}\n".encode())
+    assert digest_of(fps) == h.hexdigest()
+    assert digest_of({}) == hashlib.sha256(b"").hexdigest()
+
+
+def test_shared_connection_options_and_close(tmp_path):
+    rec = Recorder()
+    remote = RsyncRemote("h", "u", "/k", runner=rec)
+    assert "ControlPath" not in " ".join(remote.ssh_command())
+    remote.share_connection(str(tmp_path))
+    cmd = remote.ssh_command()
+    assert "ControlMaster=auto" in cmd and f"ControlPath={tmp_path}/cm-%C" in cmd and "ControlPersist=30" in cmd
+    remote.close()  # no master socket: nothing to end, nothing run
+    assert rec.calls == []
+    (tmp_path / "cm-abc").write_text("")
+    remote.close()
+    assert rec.calls[0][0][-3:] == ["-O", "exit", "u@h"] and remote.executed == []
+
+
+def test_prepared_push_with_a_runner_runs_at_send():
+    rec = Recorder()
+    remote = RsyncRemote("h", "u", "/k", runner=rec)
+    pending = remote.prepare_push("/scratch/record", ".shared-fs/peers")
+    assert rec.calls == []
+    pending.send(["dc1.json"])
+    args, stdin = rec.calls[0]
+    assert "--files-from=-" in args and args[-2:] == ["/scratch/record/", "u@h:.shared-fs/peers/"]
+    assert stdin == "dc1.json\0" and remote.executed == [args]
+
+
+def test_busy_rrsync_is_tried_again(monkeypatch):
+    from ansible_collections.apiplatform.ha.plugins.module_utils import shared_fs
+
+    monkeypatch.setattr(shared_fs.time, "sleep", lambda s: None)
+    answers = [(12, "", f"rrsync error: {shared_fs.RRSYNC_BUSY}"), (0, "", "")]
+    remote = RsyncRemote("h", "u", "/k", runner=lambda args, stdin: answers.pop(0))
+    remote.delete_files("/srv/shared", ["x"])
+    assert answers == [] and len(remote.executed) == 1
