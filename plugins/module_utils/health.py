@@ -117,3 +117,42 @@ def patroni_health_rows(cluster, topology=None, expected=None, max_lag_bytes=16 
         if problems:
             summary += f"; attention: {', '.join(sorted(problems))}"
     return {"summary": summary, "rows": rows, "cluster": cluster}
+
+
+def shared_fs_health_rows(infos, topology=None, warning_age=3600):
+    """Rows for the shared filesystem: one per sync host (``infos``: shared_fs_info's ``shared_fs`` per host)."""
+    host_site = (topology or {}).get("host_site", {})
+    rows = []
+    digests = set()
+    stale = []
+    for host, info in sorted((infos or {}).items(), key=lambda kv: (host_site.get(kv[0], "~"), kv[0])):
+        if not info:
+            rows.append({"site": host_site.get(host, "?"), "host": host, "state": "NO ANSWER"})
+            stale.append(host)
+            continue
+        last = info.get("last_sync") or {}
+        age = last.get("age_seconds")
+        digest = info.get("digest") or ""
+        digests.add(digest)
+        if age is None or age > warning_age:
+            stale.append(host)
+        rows.append(
+            {
+                "site": host_site.get(host, info.get("site") or "?"),
+                "host": host,
+                "state": "mount point" if info.get("mounted") else "directory",
+                "files": info.get("files"),
+                "bytes": info.get("bytes"),
+                "digest": digest[:12],
+                "last_sync": (f"{last.get('peer')} ({last.get('role') or '-'})" if last.get("peer") else "never"),
+                "age_s": "" if age is None else int(age),
+            }
+        )
+    if not rows:
+        summary = "NO ANSWER (no sync host could be read)"
+    else:
+        level = "IN SYNC" if len(digests) == 1 and "" not in digests else "DIFFERENT"
+        summary = f"{level}: {len(rows)} sync hosts, {len(digests)} distinct digest(s)"
+        if stale:
+            summary += f"; last sync older than {warning_age} s or never: {', '.join(stale)}"
+    return {"summary": summary, "rows": rows}

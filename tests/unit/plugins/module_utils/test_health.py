@@ -2,6 +2,7 @@ from ansible_collections.apiplatform.ha.plugins.module_utils.health import (
     etcd_health_rows,
     health_table,
     patroni_health_rows,
+    shared_fs_health_rows,
 )
 
 
@@ -65,3 +66,27 @@ def test_patroni_rows_flag_lag_stopped_missing_and_leaderless():
     assert patroni_health_rows(two, topo)["summary"].startswith("SEVERAL LEADERS")
     assert patroni_health_rows({}, topo)["summary"].startswith("NO ANSWER")
     assert "PAUSED" in patroni_health_rows(dict(lagging, pause=True), topo)["summary"]
+
+
+def fs(digest, age=10, peer="dc2"):
+    return {
+        "site": "dc1",
+        "mounted": True,
+        "files": 3,
+        "bytes": 30,
+        "digest": digest,
+        "last_sync": {"peer": peer, "role": "source", "age_seconds": age},
+    }
+
+
+def test_shared_fs_rows_in_sync_different_and_stale():
+    topo = {"host_site": {"a": "dc1", "b": "dc2"}}
+    same = shared_fs_health_rows({"b": fs("abc" * 10), "a": fs("abc" * 10)}, topo)
+    assert same["summary"] == "IN SYNC: 2 sync hosts, 1 distinct digest(s)"
+    assert [r["host"] for r in same["rows"]] == ["a", "b"] and same["rows"][0]["digest"] == ("abc" * 10)[:12]
+    diff = shared_fs_health_rows({"a": fs("x"), "b": fs("y", age=None, peer=None)}, topo)
+    assert diff["summary"].startswith("DIFFERENT: 2 sync hosts, 2 distinct")
+    assert diff["summary"].endswith("or never: b") and diff["rows"][1]["last_sync"] == "never"
+    gone = shared_fs_health_rows({"a": fs("x"), "b": None}, topo)
+    assert gone["rows"][1]["state"] == "NO ANSWER" and "b" in gone["summary"]
+    assert shared_fs_health_rows({}, topo)["summary"].startswith("NO ANSWER")
