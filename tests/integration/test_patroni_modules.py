@@ -169,12 +169,11 @@ def test_switchover_to_a_named_candidate_then_to_the_healthiest(cluster, plays):
     assert check["diff"] == {"before": {"leader": old}, "after": {"leader": target}}
     assert cluster.leader() == old
 
-    # apply with diff, apply again, then to the healthiest replica
-    done, again, healthiest = plays(
-        (SWITCHOVER, args, {"diff": True}),
-        (SWITCHOVER, args, {}),
-        (SWITCHOVER, rest(cluster, wait_timeout=60, max_lag_bytes=16 * 1024 * 1024), {}),
-    )
+    # apply with diff, apply again; then, once the old leader streams again (it restarts as a replica, and until
+    # then no replica is eligible), to the healthiest replica
+    done, again = plays((SWITCHOVER, args, {"diff": True}), (SWITCHOVER, args, {}))
+    cluster.wait_streaming()
+    (healthiest,) = plays((SWITCHOVER, rest(cluster, wait_timeout=60, max_lag_bytes=16 * 1024 * 1024), {}))
     assert not done.get("failed"), done.get("msg")
     assert done["changed"] is True and (done["previous_leader"], done["leader"]) == (old, target)
     assert done["executed"] == [f"POST {args['api_url']}/switchover leader={old} candidate={target}"]
