@@ -1,31 +1,16 @@
 """etcd_cluster_info: main() with a fake client (no etcd server)."""
 
 import pytest
-from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
+from module_exits import ExitJson, FailJson, patch_exits
 
 from ansible_collections.apiplatform.ha.plugins.module_utils.etcd import EtcdConnectionError, cluster_summary
 from ansible_collections.apiplatform.ha.plugins.modules import etcd_cluster_info
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
 @pytest.fixture(autouse=True)
 def module_exits(monkeypatch):
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    patch_exits(monkeypatch)
 
 
 class FakeClient:

@@ -5,29 +5,15 @@ import re
 import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
+from module_exits import ExitJson, FailJson, patch_exits
 
 from ansible_collections.apiplatform.ha.plugins.module_utils.patroni import normalize_cluster
 from ansible_collections.apiplatform.ha.plugins.modules import patroni_member
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
 @pytest.fixture(autouse=True)
 def module_exits(monkeypatch):
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    patch_exits(monkeypatch)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/bin/systemctl")
     monkeypatch.setattr(patroni_member.time, "sleep", lambda s: None)
 
