@@ -12,6 +12,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 from ansible_runner import run_playbook
@@ -287,10 +288,10 @@ def test_source_host_given_as_destination_is_refused(pair, tmp_path):
 
 
 def test_stale_destination_manifest_is_refused(pair, tmp_path):
+    run_tasks(tmp_path, [(INFO, {"path": str(pair.dst), "site": "dc2", "write_manifest": True}, {})])
+    time.sleep(1.5)  # the destination manifest just written is now older than the 1 s allowed
     result = run_tasks(tmp_path, [(SYNC, pair.sync_args(destination_manifest_max_age=1), {})])[0]
-    # the manifest of the previous test is older than 1 s by now, or will be after this sleep-free check
-    if not result.get("failed"):
-        pytest.skip("the destination manifest was refreshed less than 1 s ago")
+    assert result.get("failed") is True, result
     assert "destination_manifest_max_age=1" in result["msg"] and "write_manifest=true" in result["msg"]
 
 
