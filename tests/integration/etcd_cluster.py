@@ -28,7 +28,8 @@ def require_etcd():
         pytest.fail(f"{', '.join(missing)} not found: run `make host` (installs etcd-server and etcd-client)")
 
 
-def _free(port):
+def port_is_free(port):
+    """Whether 127.0.0.1:<port> can be bound now (the harnesses pick their ports with it)."""
     s = socket.socket()
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -43,7 +44,7 @@ def _free(port):
 def free_port_pairs(count, taken=()):
     pairs = []
     for port in CLIENT_PORTS:
-        if port in taken or not (_free(port) and _free(port + 1000)):
+        if port in taken or not (port_is_free(port) and port_is_free(port + 1000)):
             continue
         pairs.append((port, port + 1000))
         if len(pairs) == count:

@@ -13,7 +13,6 @@ import pathlib
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -21,7 +20,7 @@ import time
 import psycopg
 import pytest
 import requests
-from etcd_cluster import EtcdCluster, require_etcd
+from etcd_cluster import EtcdCluster, port_is_free, require_etcd
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PATRONI_VERSION = "4.1.5"
@@ -63,20 +62,8 @@ def patroni_bin():
     return exe
 
 
-def _free(port):
-    s = socket.socket()
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
 def free_ports(count):
-    ports = [p for p in PORTS if _free(p)][:count]
+    ports = [p for p in PORTS if port_is_free(p)][:count]
     if len(ports) < count:
         raise RuntimeError(f"not {count} free ports in 127.0.0.1:{PORTS.start}-{PORTS.stop}")
     return ports

@@ -302,7 +302,10 @@ def test_full_destination_disk_fails_and_keeps_old_files(pair, tmp_path):
         ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
-        pytest.skip(f"cannot mount a 1 MiB tmpfs here ({proc.stderr.strip()}): the full-disk case needs mount rights")
+        pytest.skip(
+            f"cannot mount a 1 MiB tmpfs here ({proc.stderr.strip()}): the full-disk case needs mount rights; "
+            "it runs as root with CAP_SYS_ADMIN, as in CI"
+        )
     try:
         # The destination tree of this case is the tmpfs, behind a second sshd rooted there.
         small_src = pair.base / "small-src"
@@ -373,7 +376,10 @@ def test_playbook_refuses_while_the_link_is_down(pair, tmp_path):
     route = ["ip", "route", "add", "unreachable", f"{CUT_ADDRESS}/32"]
     added = subprocess.run(route, capture_output=True, text=True, check=False)
     if added.returncode != 0:
-        pytest.skip(f"cannot add an unreachable route to cut the link ({added.stderr.strip()}): needs CAP_NET_ADMIN")
+        pytest.skip(
+            f"cannot add an unreachable route to cut the link ({added.stderr.strip()}): needs CAP_NET_ADMIN; "
+            "it runs as root on the CI machine"
+        )
     try:
         inventory = playbook_inventory(pair, tmp_path)
         inventory.write_text(inventory.read_text().replace('"127.0.0.1"', f'"{CUT_ADDRESS}"'))
