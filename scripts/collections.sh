@@ -12,6 +12,7 @@ pip="${PIP:-$here/.venv/bin/pip}"
 collections=(
   ansible/posix
   community/postgresql
+  community/rabbitmq
   community/docker
   community/library_inventory_filtering_v1
 )

@@ -2,7 +2,7 @@
 # Debian packages the controller needs for the integration tests (real servers on loopback).
 # Services are installed, never started by the package: the tests start their own instances.
 set -euo pipefail
-pkgs=(etcd-server etcd-client rsync openssh-client openssh-server postgresql-15 postgresql-client-15 python3-venv)
+pkgs=(etcd-server etcd-client rsync openssh-client openssh-server postgresql-15 postgresql-client-15 python3-venv rabbitmq-server)
 missing=()
 for pkg in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
