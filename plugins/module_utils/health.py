@@ -156,3 +156,71 @@ def shared_fs_health_rows(infos, topology=None, warning_age=3600):
         if stale:
             summary += f"; last sync older than {warning_age} s or never: {', '.join(stale)}"
     return {"summary": summary, "rows": rows}
+
+
+def _rabbitmq_host(node, hosts):
+    """rabbit@dc1-node1 -> the inventory host whose short name is dc1-node1 (or the short name itself)."""
+    short = (node or "").split("@", 1)[-1]
+    for host in hosts or []:
+        if host == short or host.split(".", 1)[0] == short:
+            return host
+    return short
+
+
+def rabbitmq_health_rows(info, topology=None, expected=None):
+    """Turn rabbitmq_cluster_info's result into table rows, one per node, plus a one-line summary.
+
+    ``expected`` is the inventory's RabbitMQ group: a host whose node the cluster does not list is shown as MISSING.
+    """
+    info = info or {}
+    host_site = (topology or {}).get("host_site", {})
+    nodes = info.get("nodes") or []
+    by_node = info.get("queues_by_node") or {}
+    rows = []
+    problems = []
+    listed = set()
+    for n in sorted(nodes, key=lambda n: (host_site.get(_rabbitmq_host(n.get("name"), expected), "~"), n.get("name"))):
+        host = _rabbitmq_host(n.get("name"), expected)
+        listed.add(host)
+        alarms = [a for a, on in (("memory", n.get("mem_alarm")), ("disk", n.get("disk_free_alarm"))) if on]
+        partitions = n.get("partitions") or []
+        running = bool(n.get("running"))
+        ok = running and not alarms and not partitions
+        if not ok:
+            problems.append(host)
+        counts = by_node.get(n.get("name")) or {}
+        rows.append(
+            {
+                "site": host_site.get(host, "?"),
+                "host": host,
+                "node": n.get("name") or "",
+                "state": (
+                    "running" if ok else "ALARM" if running and alarms else "PARTITIONED" if running else "STOPPED"
+                ),
+                "alarms": ",".join(alarms),
+                "partitioned_from": ",".join(partitions),
+                "qq_leaders": counts.get("leaders", 0),
+                "qq_members": counts.get("members", 0),
+            }
+        )
+    for host in sorted(set(expected or []) - listed):
+        problems.append(host)
+        rows.append({"site": host_site.get(host, "?"), "host": host, "node": "", "state": "MISSING"})
+    under = info.get("under_replicated") or []
+    if not nodes:
+        summary = "NO ANSWER (no management API could be read)"
+    else:
+        running = sum(1 for r in rows if r["state"] == "running")
+        below = [q for q in (info.get("quorum_queues") or []) if not q.get("has_quorum", True)]
+        state = (
+            "CRITICAL"
+            if below or any(r["state"] == "PARTITIONED" for r in rows)
+            else ("OK" if not problems and not under else "DEGRADED")
+        )
+        summary = (
+            f"{state}: {running} of {len(rows)} nodes running, {len(info.get('quorum_queues') or [])} quorum queues, "
+            f"{len(under)} under-replicated, {len(below)} without quorum (RabbitMQ {info.get('rabbitmq_version', '?')})"
+        )
+        if problems:
+            summary += f"; attention: {', '.join(sorted(problems))}"
+    return {"summary": summary, "rows": rows}
