@@ -279,6 +279,8 @@ def build_ha_policy(params, version):
     Raises RabbitMQParameterError / RabbitMQUnsupportedError, changing nothing.
     """
     queue_type = params.get("queue_type") or "quorum"
+    if queue_type not in APPLY_TO_BY_QUEUE_TYPE:
+        raise RabbitMQParameterError(f"queue_type: one of quorum, classic_mirrored, got {queue_type!r}")
     pattern = validate_pattern(params.get("pattern"))
     apply_to = validate_apply_to(params.get("apply_to") or "queues", version, queue_type)
     extra = validate_definition(params.get("definition") or {}, version)
@@ -307,7 +309,7 @@ def build_ha_policy(params, version):
                 raise RabbitMQParameterError(f"ha_sync_mode: one of {', '.join(HA_SYNC_MODES)}, got {sync!r}")
             definition["ha-sync-mode"] = sync
         queue_arguments["x-queue-type"] = "classic"
-    elif queue_type == "quorum":
+    else:
         for option in ("ha_mode", "ha_params", "ha_sync_mode"):
             if params.get(option) not in (None, "", []):
                 raise RabbitMQParameterError(
@@ -326,8 +328,6 @@ def build_ha_policy(params, version):
         size = params.get("initial_group_size")
         if size is not None:
             queue_arguments["x-quorum-initial-group-size"] = _coerce("size", "posint", size, "initial_group_size")
-    else:
-        raise RabbitMQParameterError(f"queue_type: one of quorum, classic_mirrored, got {queue_type!r}")
 
     for key in sorted(set(definition) & set(extra)):
         option = {"delivery-limit": "delivery_limit", "ha-mode": "ha_mode", "ha-params": "ha_params"}.get(
