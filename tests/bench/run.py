@@ -7,6 +7,8 @@ Rows:
   - PostgreSQL: seconds from the leader container's kill to the first successful write (median of
     BENCH_PG_KILLS, default 5) with the role's timing, and with Patroni's defaults (BENCH_PG_DEFAULT_KILLS,
     default 3); seconds without writes in a planned switchover; acknowledged writes lost (synchronous mode)
+  - RabbitMQ: seconds from the kill of the node leading a quorum queue to the first publisher confirm on the
+    survivors (median of BENCH_RMQ_KILLS, default 3) and confirmed messages lost
   - the shared filesystem sync against plain rsync (tests/bench/shared_fs_bench.py, its own table)
 
 The lab is destroyed first and at the end, so the figures are from a clean start. Bounded: each step has a
@@ -186,6 +188,68 @@ def pg_rows():
     return rows
 
 
+LAB_RMQ = {"dc1-node1": "172.29.0.11", "dc2-node1": "172.29.0.21", "witness-node1": "172.29.0.31"}
+RMQ_AUTH = ("admin", "lab-rmq-admin-secret")  # the lab's own (molecule/inventory/group_vars/all.yml)
+
+
+def rmq_running():
+    for host in LAB_RMQ.values():
+        req = urllib.request.Request(f"http://{host}:15672/api/nodes")
+        req.add_header("Authorization", "Basic " + base64.b64encode(":".join(RMQ_AUTH).encode()).decode())
+        try:
+            with urllib.request.urlopen(req, timeout=3) as r:
+                return sorted(n["name"] for n in json.load(r) if n.get("running"))
+        except OSError:
+            continue
+    return []
+
+
+def wait_rmq_running(limit=180):
+    """Until every node runs (a killed node rejoins its cluster by itself once its container starts)."""
+    want = sorted(f"rabbit@{name}" for name in LAB_RMQ)
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if rmq_running() == want:
+            return
+        time.sleep(2)
+    raise SystemExit(f"bench: RabbitMQ nodes not all running within {limit} s: {rmq_running()}")
+
+
+def rmq_rows():
+    kills = int(os.environ.get("BENCH_RMQ_KILLS", "3"))
+    results = []
+    for i in range(kills):
+        wait_rmq_running()
+        print(f"bench: RabbitMQ queue-leader kill {i + 1}/{kills}", flush=True)
+        out = ROOT / ".build" / f"bench-rmq-{i}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ENV["RABBITMQ_PASSWORD"] = RMQ_AUTH[1]
+        cmd = [str(BIN / "python"), str(ROOT / "tests" / "lab" / "rmq_failover.py"), "--hosts"]
+        cmd += [",".join(LAB_RMQ.values()), "--names", ",".join(LAB_RMQ), "--out", str(out)]
+        try:
+            run(*cmd, limit=240)
+        finally:
+            result = json.loads(out.read_text()) if out.exists() else {}
+            subprocess.run(["docker", "start", *LAB_RMQ], check=True, stdout=subprocess.DEVNULL)
+        results.append(result)
+    wait_rmq_running()
+    values = [r["seconds_to_first_confirm"] for r in results if r.get("seconds_to_first_confirm") is not None]
+    gaps = [r["longest_gap_s"] for r in results]
+    lost = sum(len(r["lost_confirmed"]) for r in results)
+    confirmed = sum(r["confirmed"] for r in results)
+    runs = ", ".join(f"{v:.1f}" for v in values)
+    return [
+        ("measure", "value", "goal"),
+        (
+            "queue-leader node kill -> publisher confirms resume (s)",
+            f"{statistics.median(values):.1f} (runs: {runs})",
+            "< 5",
+        ),
+        ("longest gap between confirms (s, median)", f"{statistics.median(gaps):.1f}", "-"),
+        (f"confirmed messages lost ({confirmed} confirmed)", str(lost), "0"),
+    ]
+
+
 def table(rows):
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     lines = []
@@ -208,6 +272,7 @@ def main():
         changed = sum(int(x.split("=")[1]) for x in out.split() if x.startswith("changed="))
         mem, count = lab_memory_bytes()
         pg = pg_rows()
+        rmq = rmq_rows()
     finally:
         run("molecule", "destroy", "-s", "default")
     rows = [
@@ -224,6 +289,10 @@ def main():
     print()
     print("PostgreSQL (4 members over dc1/dc2, writes every 0.2 s through the multi-host read-write endpoint)")
     print(table(pg))
+    print()
+    print("RabbitMQ (3 nodes over dc1/dc2/witness; publisher confirms every 0.05 s on a quorum queue, connected to")
+    print("the node that leads it and dies; tests/lab/rmq_failover.py)")
+    print(table(rmq))
     print()
     print("Shared filesystem sync (tests/bench/shared_fs_bench.py)", flush=True)
     subprocess.run([str(BIN / "python"), str(ROOT / "tests" / "bench" / "shared_fs_bench.py")], cwd=ROOT, check=True)
