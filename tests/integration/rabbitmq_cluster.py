@@ -9,7 +9,7 @@ API (index ``i`` is 0-based; every wait is bounded and fails with the node's log
 
     cluster = RabbitMQCluster(workdir, count=3)   # nothing runs yet
     cluster.start_all()                           # boot every node (standalone), wait for their management API
-    cluster.form()                                # join nodes 1..N-1 to node 0, wait until all run as one cluster
+    cluster.form()                                # join nodes 1..N-1 to node 0, wait for all; name it CLUSTER_NAME
     cluster.nodes                                 # [RabbitMQNode, ...]: .name .amqp_port .dist_port .mgmt_port
     cluster.node_name(i)                          # 'rabbit-it<tag>-1@localhost'
     cluster.api_url(i)                            # 'http://127.0.0.1:<mgmt port>'
@@ -60,6 +60,7 @@ PLUGINS = RABBITMQ_BIN / "rabbitmq-plugins"
 EPMD = pathlib.Path("/usr/bin/epmd")
 ADMIN_USER, ADMIN_PASSWORD = "admin", "it-admin-secret"
 COOKIE = "APIPLATFORMHAINTEGRATIONCOOKIE"
+CLUSTER_NAME = "apiha-it"
 PORTS = range(26000, 26600)
 CLI_TIMEOUT = 60
 
@@ -362,10 +363,12 @@ class RabbitMQCluster:
         )
 
     def form(self, timeout=90):
-        """Join every other node to node 0, one at a time, and wait until all of them run as one cluster."""
+        """Join every other node to node 0, one at a time, wait until all of them run as one cluster, and name it
+        ``CLUSTER_NAME`` (unnamed, each 3.10 node reports its own default name)."""
         for i in range(1, len(self.nodes)):
             self.join(i, 0, timeout)
         self.wait_running([n.name for n in self.nodes], timeout)
+        self.ctl(0, "set_cluster_name", CLUSTER_NAME)
 
     # -- waits -------------------------------------------------------------------------------------------------------
 
