@@ -284,9 +284,10 @@ class HaPolicy:
     def read(self):
         """``(server version text, version tuple, vhost exists, current policy or None)``."""
         text, version = self.client.server_version()
-        if not self.client.vhost_exists(self.vhost):
-            return text, version, False, None
-        return text, version, True, policy_view(self.client.policy(self.vhost, self.name))
+        current = policy_view(self.client.policy(self.vhost, self.name))
+        if current is not None:  # the vhost exists: one request fewer on the usual no-change run
+            return text, version, True, current
+        return text, version, self.client.vhost_exists(self.vhost), None
 
     def apply(self, desired):
         if desired is None:
