@@ -69,9 +69,11 @@ class Publisher:
         self.args = args
         self.conn = None
         self.channel = None
+        self.opened_at = None
 
     def _connect(self):
         self.conn = pika.BlockingConnection([params(h, self.args) for h in self.hosts])
+        self.opened_at = time.monotonic()
         self.channel = self.conn.channel()
         self.channel.confirm_delivery()
         self.channel.queue_declare(
@@ -186,7 +188,9 @@ def main():
         confirmed.add(msg_id)
         longest_gap = max(longest_gap, t - last_ok)
         last_ok = t
-        if kill_at is not None:
+        # A confirm counts as resumed only on a connection opened after the kill: a publish that raced the kill
+        # may still be confirmed by the dying node.
+        if kill_at is not None and (args.no_kill or publisher.opened_at >= kill_at):
             if first_after_kill is None:
                 first_after_kill = t - kill_at
             after += 1
