@@ -157,16 +157,19 @@ def test_classic_mirrored_policy_on_3x(cluster, plays):
 def test_bad_input_fails_naming_the_parameter_and_changes_nothing(cluster, plays):
     before = {v: ctl_policies(cluster, v) for v in ("/", "it-legacy")}
     dead_url = f"http://127.0.0.1:{free_ports(1)[0]}"
-    good = {"name": "it-bad", "pattern": ".*", "delivery_limit": 1}
+
+    def bad(**options):
+        return api(cluster, **{"name": "it-bad", "pattern": ".*", "delivery_limit": 1, **options})
+
     results = plays(
-        (POLICY, api(cluster, **dict(good, vhost="it-missing")), {}),
-        (POLICY, api(cluster, **dict(good, pattern="^it\\.(orders")), {}),
-        (POLICY, api(cluster, **dict(good, definition={"max-lenght": 1})), {}),
-        (POLICY, api(cluster, **dict(good, definition={"consumer-timeout": 1000})), {}),
-        (POLICY, api(cluster, **dict(good, definition={"x-queue-type": "quorum"})), {}),
-        (POLICY, api(cluster, **dict(good, apply_to="quorum_queues")), {}),
-        (POLICY, api(cluster, **dict(good, api_url=dead_url, api_timeout=3)), {}),
-        (POLICY, api(cluster, **dict(good, api_password="wrong")), {}),
+        (POLICY, bad(vhost="it-missing"), {}),
+        (POLICY, bad(pattern="^it\\.(orders"), {}),
+        (POLICY, bad(definition={"max-lenght": 1}), {}),
+        (POLICY, bad(definition={"consumer-timeout": 1000}), {}),
+        (POLICY, bad(definition={"x-queue-type": "quorum"}), {}),
+        (POLICY, bad(apply_to="quorum_queues"), {}),
+        (POLICY, bad(api_url=dead_url, api_timeout=3), {}),
+        (POLICY, bad(api_password="wrong"), {}),
         (POLICY, api(cluster, name="it-bad", pattern=".*", ha_mode="all"), {}),
         (INFO, api(cluster, api_password="wrong"), {}),
     )

@@ -164,9 +164,9 @@ def test_classic_mirrored_policy():
     )
     assert desired["definition"] == {"ha-mode": "exactly", "ha-params": 2, "ha-sync-mode": "automatic"}
     assert qargs == {"x-queue-type": "classic"}
-    desired, _ = build_ha_policy(params(queue_type="classic_mirrored", ha_mode="nodes", ha_params="a@h, b@h"), V310)
+    desired = build_ha_policy(params(queue_type="classic_mirrored", ha_mode="nodes", ha_params="a@h, b@h"), V310)[0]
     assert desired["definition"] == {"ha-mode": "nodes", "ha-params": ["a@h", "b@h"]}
-    desired, _ = build_ha_policy(params(queue_type="classic_mirrored", ha_mode="all"), None)
+    desired = build_ha_policy(params(queue_type="classic_mirrored", ha_mode="all"), None)[0]
     assert desired["definition"] == {"ha-mode": "all"}
 
 
