@@ -86,7 +86,8 @@ erlang_version:
 nodes:
   description:
     - Every node of the cluster, sorted by name. C(type) is V(disc) or V(ram); C(partitions) the nodes it is
-      partitioned from; C(uptime_s) seconds since the node started (null when stopped).
+      partitioned from; C(uptime_s) seconds since the node started (null when stopped, or when the node's metrics
+      have not reached the management API yet, a few seconds after it started).
   returned: always
   type: list
   elements: dict

@@ -73,7 +73,9 @@ def test_info_on_a_healthy_cluster(cluster, plays):
     assert info["rabbitmq_version"] == "3.10.8" and info["erlang_version"].startswith("25")
     assert info["cluster_name"] == status["cluster_name"] == CLUSTER_NAME
     assert [n["name"] for n in info["nodes"]] == names
-    assert all(n["running"] and n["type"] == "disc" and n["uptime_s"] >= 0 for n in info["nodes"])
+    assert all(n["running"] and n["type"] == "disc" for n in info["nodes"])
+    # uptime arrives with a node's first metrics, a few seconds after it started
+    assert all(n["uptime_s"] is None or n["uptime_s"] >= 0 for n in info["nodes"])
     (queue,) = [q for q in info["quorum_queues"] if q["name"] == "it.orders"]
     assert queue["vhost"] == "/" and queue["members"] == names and queue["online"] == names
     assert queue["has_quorum"] is True and queue["leader"] in names
