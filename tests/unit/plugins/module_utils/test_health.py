@@ -2,6 +2,7 @@ from ansible_collections.apiplatform.ha.plugins.module_utils.health import (
     etcd_health_rows,
     health_table,
     patroni_health_rows,
+    rabbitmq_health_rows,
     shared_fs_health_rows,
 )
 
@@ -90,3 +91,57 @@ def test_shared_fs_rows_in_sync_different_and_stale():
     gone = shared_fs_health_rows({"a": fs("x"), "b": None}, topo)
     assert gone["rows"][1]["state"] == "NO ANSWER" and "b" in gone["summary"]
     assert shared_fs_health_rows({}, topo)["summary"].startswith("NO ANSWER")
+
+
+RMQ_TOPOLOGY = {"host_site": {"dc1-node1": "dc1", "dc2-node1": "dc2", "witness-node1": "witness"}}
+RMQ_HOSTS = ["dc1-node1", "dc2-node1", "witness-node1"]
+
+
+def rmq_node(name, running=True, partitions=(), mem_alarm=False):
+    return {"name": name, "running": running, "partitions": list(partitions), "mem_alarm": mem_alarm}
+
+
+def test_rabbitmq_rows_all_running_is_ok_and_sorted_by_site():
+    info = {
+        "rabbitmq_version": "3.10.8",
+        "nodes": [rmq_node("rabbit@witness-node1"), rmq_node("rabbit@dc2-node1"), rmq_node("rabbit@dc1-node1")],
+        "queues_by_node": {"rabbit@dc1-node1": {"leaders": 2, "members": 3}},
+        "quorum_queues": [{"name": "q", "has_quorum": True}],
+    }
+    out = rabbitmq_health_rows(info, RMQ_TOPOLOGY, RMQ_HOSTS)
+    assert out["summary"].startswith("OK: 3 of 3 nodes running, 1 quorum queues")
+    assert [r["host"] for r in out["rows"]] == RMQ_HOSTS
+    assert out["rows"][0]["qq_leaders"] == 2
+
+
+def test_rabbitmq_rows_flag_a_stopped_node_a_missing_host_and_a_queue_without_quorum():
+    info = {
+        "nodes": [rmq_node("rabbit@dc1-node1"), rmq_node("rabbit@dc2-node1", running=False)],
+        "quorum_queues": [{"name": "q", "has_quorum": False}],
+        "under_replicated": [{"name": "q"}],
+    }
+    out = rabbitmq_health_rows(info, RMQ_TOPOLOGY, RMQ_HOSTS)
+    states = {r["host"]: r["state"] for r in out["rows"]}
+    assert states == {"dc1-node1": "running", "dc2-node1": "STOPPED", "witness-node1": "MISSING"}
+    assert out["summary"].startswith("CRITICAL")
+    assert "attention: dc2-node1, witness-node1" in out["summary"]
+
+
+def test_rabbitmq_rows_partition_and_alarm():
+    info = {
+        "nodes": [
+            rmq_node("rabbit@dc1-node1", partitions=["rabbit@dc2-node1"]),
+            rmq_node("rabbit@dc2-node1", mem_alarm=True),
+            rmq_node("rabbit@witness-node1"),
+        ]
+    }
+    out = rabbitmq_health_rows(info, RMQ_TOPOLOGY, RMQ_HOSTS)
+    rows = {r["host"]: r for r in out["rows"]}
+    assert rows["dc1-node1"]["state"] == "PARTITIONED"
+    assert rows["dc1-node1"]["partitioned_from"] == "rabbit@dc2-node1"
+    assert rows["dc2-node1"]["state"] == "ALARM" and rows["dc2-node1"]["alarms"] == "memory"
+    assert out["summary"].startswith("CRITICAL")
+
+
+def test_rabbitmq_rows_without_an_answer():
+    assert rabbitmq_health_rows({}, RMQ_TOPOLOGY, RMQ_HOSTS)["summary"].startswith("NO ANSWER")
