@@ -21,7 +21,7 @@ API (index ``i`` is 0-based; every wait is bounded and fails with the node's log
     cluster.api(i, method, path, **kw)            # requests against node i's management API (admin auth)
     cluster.stop(i, kill=False)                   # stop the node's VM (rabbitmqctl stop; kill=True: SIGKILL)
     cluster.start(i)                              # start it again (same data: it rejoins its cluster)
-    cluster.join(i, j)                            # stop_app, join_cluster <node j>, start_app on node i; wait
+    cluster.join(i, j, reset=False)               # stop_app, [reset], join_cluster <node j>, start_app; wait
     cluster.running_nodes(i=None)                 # names the cluster reports running (HTTP API of a live node)
     cluster.wait_running(names, timeout)          # until exactly those nodes run
     cluster.declare_quorum_queue(name, i=0)       # PUT /api/queues/%2F/<name> x-queue-type quorum
@@ -352,9 +352,13 @@ class RabbitMQCluster:
 
     # -- cluster formation -------------------------------------------------------------------------------------------
 
-    def join(self, i, j, timeout=90):
-        """Node ``i`` leaves whatever it was and joins node ``j``'s cluster (its own data is reset)."""
+    def join(self, i, j, timeout=90, reset=False):
+        """Node ``i`` joins node ``j``'s cluster: stop_app, (reset when ``reset``: a node that was in another
+        cluster), join_cluster, start_app; waits until ``j`` reports it running. A standalone node's data is reset by
+        join_cluster itself."""
         self.ctl(i, "stop_app")
+        if reset:
+            self.ctl(i, "reset")
         self.ctl(i, "join_cluster", self.node_name(j))
         self.ctl(i, "start_app")
         self._wait_api(i, timeout)
