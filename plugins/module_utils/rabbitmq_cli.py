@@ -423,7 +423,8 @@ def plan_forget(node, view, via):
 
 
 def qname(queue):
-    return f"{queue['vhost']}/{queue['name']}"
+    """``vhost/name`` (``/name`` in the default vhost ``/``), for messages and diff keys."""
+    return f"{queue['vhost'].rstrip('/')}/{queue['name']}"
 
 
 def plan_quorum_members(queues, node, state):

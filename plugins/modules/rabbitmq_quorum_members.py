@@ -247,10 +247,10 @@ class QuorumMembers:
         node = self.desired["node"]
         queues = self.read()
         plan = {"add": [], "remove": []}
+        if state == "present" and any(node not in q["members"] for q in queues):
+            self.check_node_runs()
         if state in ("present", "absent"):
             plan = plan_quorum_members(queues, node, state)
-        if plan["add"]:
-            self.check_node_runs()
         changing = plan["add"] + plan["remove"]
         final = queues
         if changing and not self.module.check_mode:
