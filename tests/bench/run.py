@@ -294,6 +294,11 @@ def main():
     print("the node that leads it and dies; tests/lab/rmq_failover.py)")
     print(table(rmq))
     print()
+    print("RabbitMQ policy convergence (tests/bench/rabbitmq_policy_bench.py)", flush=True)
+    subprocess.run(
+        [str(BIN / "python"), str(ROOT / "tests" / "bench" / "rabbitmq_policy_bench.py")], cwd=ROOT, check=True
+    )
+    print()
     print("Shared filesystem sync (tests/bench/shared_fs_bench.py)", flush=True)
     subprocess.run([str(BIN / "python"), str(ROOT / "tests" / "bench" / "shared_fs_bench.py")], cwd=ROOT, check=True)
 
