@@ -9,7 +9,9 @@ from rabbitmq_cli_fake import CTL, QUEUES, FakeRabbit, output
 from ansible_collections.apiplatform.ha.plugins.module_utils import rabbitmq_cli
 from ansible_collections.apiplatform.ha.plugins.modules import rabbitmq_cluster_member
 
-N1, N2, N3 = "rabbit@node1", "rabbit@node2", "rabbit@node-3"  # node-3 is quoted in Erlang terms
+N1 = "rabbit@node1"
+N2 = "rabbit@node2"
+N3 = "rabbit@node-3"  # quoted in Erlang terms
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,9 @@ from rabbitmq_cli_fake import CTL, QUEUES, FakeRabbit
 
 from ansible_collections.apiplatform.ha.plugins.modules import rabbitmq_quorum_members
 
-N1, N2, N3 = "rabbit@node1", "rabbit@node2", "rabbit@node3"
+N1 = "rabbit@node1"
+N2 = "rabbit@node2"
+N3 = "rabbit@node3"
 
 
 @pytest.fixture(autouse=True)
