@@ -8,7 +8,9 @@ from rabbitmq_fake import API, PASSWORD, FakeSession, install, node, quorum_queu
 
 from ansible_collections.apiplatform.ha.plugins.modules import rabbitmq_cluster_info
 
-N1, N2, N3 = "rabbit@n1", "rabbit@n2", "rabbit@n3"
+N1 = "rabbit@n1"
+N2 = "rabbit@n2"
+N3 = "rabbit@n3"
 
 
 @pytest.fixture(autouse=True)
