@@ -206,7 +206,7 @@ def rabbitmq_health_rows(info, topology=None, expected=None):
     for host in sorted(set(expected or []) - listed):
         problems.append(host)
         rows.append({"site": host_site.get(host, "?"), "host": host, "node": "", "state": "MISSING"})
-    under = info.get("under_replicated") or []
+    under = info.get("degraded") or []
     if not nodes:
         summary = "NO ANSWER (no management API could be read)"
     else:
