@@ -4,8 +4,7 @@ import re
 
 import pytest
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-from module_exits import ExitJson, FailJson, patch_exits
+from module_exits import exit_result, fail_message, patch_exits, run_module
 
 from ansible_collections.apiplatform.ha.plugins.module_utils.patroni import normalize_cluster
 from ansible_collections.apiplatform.ha.plugins.modules import patroni_member
@@ -81,22 +80,16 @@ def three(**kwargs):
     return FakeCluster([_member("pg1", "leader", "running"), _member("pg2"), _member("pg3")], **kwargs)
 
 
-def run_main(args, check_mode=False, diff=False):
-    args = dict({"wait_timeout": 5}, **args, _ansible_check_mode=check_mode, _ansible_diff=diff)
-    with patch_module_args(args):
-        patroni_member.main()
+def run_main(args, **kwargs):
+    run_module(patroni_member.main, dict({"wait_timeout": 5}, **args), **kwargs)
 
 
 def result_of(args, **kwargs):
-    with pytest.raises(ExitJson) as exc:
-        run_main(args, **kwargs)
-    return exc.value.args[0]
+    return exit_result(patroni_member.main, dict({"wait_timeout": 5}, **args), **kwargs)
 
 
 def failure_of(args, **kwargs):
-    with pytest.raises(FailJson) as exc:
-        run_main(args, **kwargs)
-    return exc.value.args[0]["msg"]
+    return fail_message(patroni_member.main, dict({"wait_timeout": 5}, **args), **kwargs)
 
 
 # -- present ----------------------------------------------------------------------------------------------------------

@@ -2,8 +2,7 @@
 
 import pytest
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-from module_exits import ExitJson, FailJson, patch_exits
+from module_exits import exit_result, fail_message, patch_exits, run_module
 from rabbitmq_cli_fake import CTL, QUEUES, FakeRabbit, output
 
 from ansible_collections.apiplatform.ha.plugins.module_utils import rabbitmq_cli
@@ -36,22 +35,16 @@ def three(**kwargs):
     return FakeRabbit([N1, N2, N3], clusters=[[N1, N2, N3]], **kwargs)
 
 
-def run_main(args, check_mode=False, diff=False):
-    args = dict({"wait_timeout": 5}, **args, _ansible_check_mode=check_mode, _ansible_diff=diff)
-    with patch_module_args(args):
-        rabbitmq_cluster_member.main()
+def run_main(args, **kwargs):
+    run_module(rabbitmq_cluster_member.main, dict({"wait_timeout": 5}, **args), **kwargs)
 
 
 def result_of(args, **kwargs):
-    with pytest.raises(ExitJson) as exc:
-        run_main(args, **kwargs)
-    return exc.value.args[0]
+    return exit_result(rabbitmq_cluster_member.main, dict({"wait_timeout": 5}, **args), **kwargs)
 
 
 def failure_of(args, **kwargs):
-    with pytest.raises(FailJson) as exc:
-        run_main(args, **kwargs)
-    return exc.value.args[0]["msg"]
+    return fail_message(rabbitmq_cluster_member.main, dict({"wait_timeout": 5}, **args), **kwargs)
 
 
 JOIN = {"node": N3, "cluster_node": N1}

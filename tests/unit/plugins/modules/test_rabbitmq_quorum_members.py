@@ -2,8 +2,7 @@
 
 import pytest
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-from module_exits import ExitJson, FailJson, patch_exits
+from module_exits import exit_result, fail_message, patch_exits, run_module
 from rabbitmq_cli_fake import CTL, QUEUES, FakeRabbit
 
 from ansible_collections.apiplatform.ha.plugins.modules import rabbitmq_quorum_members
@@ -39,21 +38,16 @@ def queues():
     ]
 
 
-def run_main(args, check_mode=False, diff=False):
-    with patch_module_args(dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)):
-        rabbitmq_quorum_members.main()
+def run_main(args, **kwargs):
+    run_module(rabbitmq_quorum_members.main, args, **kwargs)
 
 
 def result_of(args, **kwargs):
-    with pytest.raises(ExitJson) as exc:
-        run_main(args, **kwargs)
-    return exc.value.args[0]
+    return exit_result(rabbitmq_quorum_members.main, args, **kwargs)
 
 
 def failure_of(args, **kwargs):
-    with pytest.raises(FailJson) as exc:
-        run_main(args, **kwargs)
-    return exc.value.args[0]["msg"]
+    return fail_message(rabbitmq_quorum_members.main, args, **kwargs)
 
 
 def names(items):
