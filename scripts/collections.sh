@@ -13,6 +13,7 @@ collections=(
   ansible/posix
   community/postgresql
   community/rabbitmq
+  community/mongodb
   community/docker
   community/library_inventory_filtering_v1
 )

@@ -224,3 +224,175 @@ def rabbitmq_health_rows(info, topology=None, expected=None):
         if problems:
             summary += f"; attention: {', '.join(sorted(problems))}"
     return {"summary": summary, "rows": rows}
+
+
+_MONGODB_HEALTHY_STATES = ("PRIMARY", "SECONDARY", "ARBITER")
+_MONGODB_RESULT_KEYS = ("mongodb_replset", "initialized", "failed", "msg", "unreachable", "skipped")
+
+
+def _mongodb_addr(name):
+    """'mongo1:27017' -> 'mongo1', '[::1]:27017' -> '::1', 'mongo1' -> 'mongo1' (lower case)."""
+    text = str(name or "").strip().lower()
+    if text.startswith("["):
+        return text[1:].split("]", 1)[0]
+    return text.rsplit(":", 1)[0] if text.count(":") == 1 else text
+
+
+def _mongodb_host(name, known, hosts):
+    """The inventory host of member ``name``: the one whose module call used or saw that address, else the host
+    whose name or short name is the address, else the address itself."""
+    text = str(name or "").strip().lower()
+    if text in known:
+        return known[text]
+    addr = _mongodb_addr(text)
+    if addr in known:
+        return known[addr]
+    for host in hosts:
+        if addr in (host.lower(), host.lower().split(".", 1)[0]):
+            return host
+    return addr
+
+
+def mongodb_health_rows(results, topology=None, expected=None, addresses=None, lag_warning=30):
+    """Turn ``apiplatform.ha.mongodb_replset_info`` results into table rows plus a one-line summary.
+
+    ``results`` maps each inventory host to the result registered there (``failed_when: false``; None when the host
+    gave none), or is one registered result. The member rows come from the best view (one that sees a primary, then
+    the most healthy members): one set row, one row per member, a NO ANSWER row per host whose module failed, a NOT
+    INITIALIZED row per member without a replica set config and a MISSING row per ``expected`` host that is
+    nowhere. Columns: site, host, member, state, health, lag_s, oplog_window_s, info.
+
+    A member's inventory host is the one whose ``addresses`` entry (inventory host -> the address or host:port the
+    config names its member by), module call (``login_host``) or set view (``self``) names that address, else the
+    expected host whose name or short name it is, else the address itself. A lagging member (``lag_warning``
+    seconds or more behind the primary) is shown as LAGGING.
+    """
+    if isinstance(results, dict) and any(k in results for k in _MONGODB_RESULT_KEYS):
+        results = {"": results}
+    results = results or {}
+    host_site = (topology or {}).get("host_site", {})
+    hosts = sorted(set(results) | set(expected or []))
+
+    def site(host, tags=None):
+        return (tags or {}).get("site") or host_site.get(host, "?")
+
+    known = {}  # member address (with and without port) -> inventory host
+    for host, address in (addresses or {}).items():
+        if address:
+            known[str(address).lower()] = host
+            known.setdefault(_mongodb_addr(address), host)
+    views, failed, uninitialized = [], [], []
+    for host, r in sorted(results.items()):
+        r = r or {}
+        args = (r.get("invocation") or {}).get("module_args") or {}
+        if host and args.get("login_host") not in (None, "", "localhost", "127.0.0.1", "::1"):
+            known.setdefault(f"{str(args['login_host']).lower()}:{args.get('login_port') or 27017}", host)
+            known.setdefault(str(args["login_host"]).lower(), host)
+        replset = r.get("mongodb_replset") or {}
+        if host and replset.get("self"):
+            known[str(replset["self"]).lower()] = host
+            known.setdefault(_mongodb_addr(replset["self"]), host)
+        if not r or r.get("skipped"):
+            failed.append((host, "no result (host unreachable or skipped)"))
+        elif r.get("failed") or r.get("unreachable") or "mongodb_replset" not in r:
+            failed.append((host, str(r.get("msg") or "failed without a message").splitlines()[0][:200]))
+        elif r.get("initialized") is False or replset.get("initialized") is False or not replset.get("members"):
+            uninitialized.append(host)
+        else:
+            views.append((host, replset))
+
+    def rank(view):
+        host, rs = view
+        members = rs.get("members") or []
+        fine = sum(1 for m in members if m.get("health") == 1 and m.get("state_str") in _MONGODB_HEALTHY_STATES)
+        return (not rs.get("primary"), -fine, -(rs.get("term") or 0), host)
+
+    rows, problems = [], []
+    seen = set()
+    best_host, rs = min(views, key=rank) if views else (None, {})
+    members = rs.get("members") or []
+    voters = healthy_voters = healthy = 0
+    for m in members:
+        host = _mongodb_host(m.get("name"), known, hosts)
+        seen.add(host)
+        ok = m.get("health") == 1 and m.get("state_str") in _MONGODB_HEALTHY_STATES
+        lag = m.get("lag_seconds")
+        lagging = ok and isinstance(lag, (int, float)) and lag >= lag_warning
+        healthy += ok
+        if int(m.get("votes", 1) or 0) > 0:
+            voters += 1
+            healthy_voters += ok
+        if not ok or lagging:
+            problems.append(str(m.get("name")))
+        rows.append(
+            {
+                "site": site(host, m.get("tags")),
+                "host": host,
+                "member": m.get("name") or "",
+                "state": m.get("state_str") or "UNKNOWN",
+                "health": "LAGGING" if lagging else "healthy" if ok else "UNHEALTHY",
+                "lag_s": "" if lag is None else int(lag),
+                "oplog_window_s": "",
+                "info": m.get("info_message") or "",
+            }
+        )
+    rows.sort(key=lambda r: (r["site"] if r["site"] != "?" else "~", r["host"], r["member"]))
+    for host, error in failed:
+        problems.append(host or "?")
+        seen.add(host)
+        rows.append(
+            {"site": site(host), "host": host or "?", "member": "", "state": "NO ANSWER", "health": "", "info": error}
+        )
+    for host in uninitialized:
+        problems.append(host or "?")
+        seen.add(host)
+        rows.append(
+            {
+                "site": site(host),
+                "host": host or "?",
+                "member": "",
+                "state": "NOT INITIALIZED",
+                "health": "",
+                "info": "no replica set config (never initiated)",
+            }
+        )
+    for host in sorted(set(expected or []) - seen):
+        problems.append(host)
+        rows.append({"site": site(host), "host": host, "member": "", "state": "MISSING", "health": ""})
+
+    if not views:
+        summary = (
+            "NOT INITIALIZED (no member has a replica set config)"
+            if uninitialized and not failed
+            else "NO ANSWER (no member could be read)"
+        )
+    else:
+        primary = rs.get("primary")
+        window = (rs.get("oplog") or {}).get("window_seconds")
+        if not primary:
+            state = "NO PRIMARY"
+        elif healthy_voters < voters // 2 + 1:
+            state = "NO MAJORITY"
+        else:
+            state = "OK" if not problems else "DEGRADED"
+        rows.insert(
+            0,
+            {
+                "site": "",
+                "host": f"set {rs.get('set') or '?'}",
+                "member": primary or "no primary",
+                "state": state,
+                "health": "healthy" if rs.get("healthy") else "UNHEALTHY",
+                "lag_s": "",
+                "oplog_window_s": "" if window is None else int(window),
+                "info": f"term {rs.get('term')}, config {rs.get('config_version')}, seen from {best_host or '?'}",
+            },
+        )
+        summary = (
+            f"{state}: set {rs.get('set') or '?'}, primary {primary or 'none'}, {healthy}/{len(members)} members "
+            f"healthy ({healthy_voters}/{voters} voting), oplog window "
+            f"{'unknown' if window is None else f'{int(window)} s'}"
+        )
+        if problems:
+            summary += f"; attention: {', '.join(sorted(set(problems)))}"
+    return {"summary": summary, "rows": rows}

@@ -1,6 +1,7 @@
 from ansible_collections.apiplatform.ha.plugins.module_utils.health import (
     etcd_health_rows,
     health_table,
+    mongodb_health_rows,
     patroni_health_rows,
     rabbitmq_health_rows,
     shared_fs_health_rows,
@@ -145,3 +146,177 @@ def test_rabbitmq_rows_partition_and_alarm():
 
 def test_rabbitmq_rows_without_an_answer():
     assert rabbitmq_health_rows({}, RMQ_TOPOLOGY, RMQ_HOSTS)["summary"].startswith("NO ANSWER")
+
+
+MDB_TOPOLOGY = {"host_site": {"dc1-node1": "dc1", "dc2-node1": "dc2", "witness-node1": "witness"}}
+MDB_HOSTS = ["dc1-node1", "dc2-node1", "witness-node1"]
+MDB_ADDRESS = {"dc1-node1": "10.0.1.1", "dc2-node1": "10.0.2.1", "witness-node1": "10.0.3.1"}
+
+
+def mdb_member(host, state_str="SECONDARY", health=1, lag=0, site=None, votes=1, info=""):
+    return {
+        "name": f"{MDB_ADDRESS[host]}:27017",
+        "state_str": state_str,
+        "health": health,
+        "votes": votes,
+        "arbiter_only": state_str == "ARBITER",
+        "tags": {"site": site} if site else {},
+        "lag_seconds": None if state_str in ("ARBITER", "PRIMARY") else lag,
+        "info_message": info,
+    }
+
+
+def mdb_result(host, members, primary="10.0.1.1:27017", healthy=True, window=86400, term=3):
+    return {
+        "changed": False,
+        "initialized": True,
+        "invocation": {"module_args": {"login_host": MDB_ADDRESS[host], "login_port": 27017}},
+        "mongodb_replset": {
+            "set": "apiplatform",
+            "primary": primary,
+            "self": f"{MDB_ADDRESS[host]}:27017",
+            "term": term,
+            "config_version": 5,
+            "healthy": healthy,
+            "members": members,
+            "oplog": None if window is None else {"first": "x", "last": "y", "window_seconds": window},
+        },
+    }
+
+
+def mdb_psa(**over):
+    members = {
+        "dc1-node1": mdb_member("dc1-node1", "PRIMARY", site="dc1"),
+        "dc2-node1": mdb_member("dc2-node1", lag=2, site="dc2"),
+        "witness-node1": mdb_member("witness-node1", "ARBITER"),
+    }
+    members.update(over)
+    return [members[h] for h in ("witness-node1", "dc2-node1", "dc1-node1")]
+
+
+def test_mongodb_rows_healthy_psa_set_row_first_then_members_by_site():
+    results = {h: mdb_result(h, mdb_psa()) for h in MDB_HOSTS}
+    out = mongodb_health_rows(results, MDB_TOPOLOGY, MDB_HOSTS)
+    assert out["summary"] == (
+        "OK: set apiplatform, primary 10.0.1.1:27017, 3/3 members healthy (3/3 voting), oplog window 86400 s"
+    )
+    rows = out["rows"]
+    assert rows[0]["host"] == "set apiplatform" and rows[0]["member"] == "10.0.1.1:27017"
+    assert (rows[0]["state"], rows[0]["health"], rows[0]["oplog_window_s"]) == ("OK", "healthy", 86400)
+    assert [(r["site"], r["host"], r["state"], r["health"], r["lag_s"]) for r in rows[1:]] == [
+        ("dc1", "dc1-node1", "PRIMARY", "healthy", ""),
+        ("dc2", "dc2-node1", "SECONDARY", "healthy", 2),
+        ("witness", "witness-node1", "ARBITER", "healthy", ""),
+    ]
+    assert health_table(rows, ["site", "host", "member", "state", "health", "lag_s", "oplog_window_s", "info"])
+
+
+def test_mongodb_rows_pick_the_view_with_a_primary_and_flag_a_down_member_and_lag():
+    cut_off = mdb_psa(
+        **{
+            "dc1-node1": mdb_member("dc1-node1", "DOWN", health=0, site="dc1"),
+            "witness-node1": mdb_member("witness-node1", "DOWN", health=0),
+        }
+    )
+    cut_off[1]["state_str"] = "SECONDARY"
+    lagging = mdb_psa(**{"dc2-node1": mdb_member("dc2-node1", lag=45, site="dc2")})
+    results = {
+        "dc2-node1": mdb_result("dc2-node1", cut_off, primary=None, healthy=False, window=None),
+        "dc1-node1": mdb_result("dc1-node1", lagging),
+        "witness-node1": mdb_result("witness-node1", lagging),
+    }
+    out = mongodb_health_rows(results, MDB_TOPOLOGY, MDB_HOSTS, lag_warning=30)
+    assert [r["host"] for r in out["rows"][1:]] == MDB_HOSTS
+    assert out["summary"].startswith("DEGRADED: set apiplatform, primary 10.0.1.1:27017, 3/3 members healthy")
+    assert out["summary"].endswith("; attention: 10.0.2.1:27017")
+    assert out["rows"][0]["info"].endswith("seen from dc1-node1")
+    assert {r["host"]: r["health"] for r in out["rows"][1:]}["dc2-node1"] == "LAGGING"
+    down = mdb_psa(**{"dc2-node1": mdb_member("dc2-node1", "DOWN", health=0, lag=None, site="dc2")})
+    only_dc1 = {"dc1-node1": mdb_result("dc1-node1", down, healthy=False)}
+    out = mongodb_health_rows(only_dc1, MDB_TOPOLOGY, MDB_HOSTS, MDB_ADDRESS)
+    assert out["summary"].startswith("DEGRADED: set apiplatform, primary 10.0.1.1:27017, 2/3 members healthy (2/3 ")
+    assert out["rows"][0]["health"] == "UNHEALTHY"
+    assert {r["host"]: (r["state"], r["health"]) for r in out["rows"][1:]}["dc2-node1"] == ("DOWN", "UNHEALTHY")
+
+
+def test_mongodb_rows_stale_member_no_majority_and_no_primary():
+    stale = mdb_member("dc2-node1", "RECOVERING", lag=90000, site="dc2", info="error RS102 too stale to catch up")
+    stale_view = {"dc1-node1": mdb_result("dc1-node1", mdb_psa(**{"dc2-node1": stale}))}
+    out = mongodb_health_rows(stale_view, MDB_TOPOLOGY, MDB_HOSTS, MDB_ADDRESS)
+    row = next(r for r in out["rows"] if r["host"] == "dc2-node1")
+    assert (row["state"], row["health"], row["lag_s"]) == ("RECOVERING", "UNHEALTHY", 90000)
+    assert "too stale" in row["info"] and out["summary"].startswith("DEGRADED")
+    lost = mdb_psa(
+        **{
+            "dc2-node1": mdb_member("dc2-node1", "DOWN", health=0, site="dc2"),
+            "witness-node1": mdb_member("witness-node1", "DOWN", health=0),
+        }
+    )
+    out = mongodb_health_rows({"dc1-node1": mdb_result("dc1-node1", lost)}, MDB_TOPOLOGY)
+    assert out["summary"].startswith("NO MAJORITY: set apiplatform, primary 10.0.1.1:27017, 1/3 members healthy")
+    no_primary = mdb_psa(**{"dc1-node1": mdb_member("dc1-node1", "SECONDARY", site="dc1")})
+    out = mongodb_health_rows(
+        {"dc2-node1": mdb_result("dc2-node1", no_primary, primary=None, window=None)}, MDB_TOPOLOGY
+    )
+    assert out["summary"].startswith("NO PRIMARY: set apiplatform, primary none") and "unknown" in out["summary"]
+    assert out["rows"][0]["member"] == "no primary"
+
+
+def test_mongodb_rows_failed_uninitialized_and_missing_hosts():
+    failed = {
+        "failed": True,
+        "msg": "cannot connect to 10.0.2.1:27017: connection refused\ntraceback",
+        "invocation": {"module_args": {"login_host": "10.0.2.1", "login_port": 27017}},
+    }
+    down = mdb_psa(**{"dc2-node1": mdb_member("dc2-node1", "DOWN", health=0, lag=None, site="dc2")})
+    results = {"dc1-node1": mdb_result("dc1-node1", down), "dc2-node1": failed}
+    out = mongodb_health_rows(results, MDB_TOPOLOGY, [*MDB_HOSTS, "dc2-node2"], {"witness-node1": "10.0.3.1:27017"})
+    states = [(r["host"], r["state"]) for r in out["rows"][1:]]
+    assert states == [
+        ("dc1-node1", "PRIMARY"),
+        ("dc2-node1", "DOWN"),
+        ("witness-node1", "ARBITER"),
+        ("dc2-node1", "NO ANSWER"),
+        ("dc2-node2", "MISSING"),
+    ]
+    no_answer = out["rows"][4]
+    assert no_answer["info"] == "cannot connect to 10.0.2.1:27017: connection refused" and no_answer["site"] == "dc2"
+    assert out["summary"].endswith("attention: 10.0.2.1:27017, dc2-node1, dc2-node2")
+    only_failed = mongodb_health_rows({"dc1-node1": failed, "dc2-node1": None}, MDB_TOPOLOGY)
+    assert only_failed["summary"].startswith("NO ANSWER")
+    assert [r["state"] for r in only_failed["rows"]] == ["NO ANSWER", "NO ANSWER"]
+    assert "no result" in only_failed["rows"][1]["info"]
+    fresh = {"changed": False, "initialized": False, "mongodb_replset": {"set": None, "members": [], "oplog": None}}
+    out = mongodb_health_rows(dict.fromkeys(MDB_HOSTS, fresh), MDB_TOPOLOGY, MDB_HOSTS)
+    assert out["summary"].startswith("NOT INITIALIZED")
+    assert [(r["site"], r["state"]) for r in out["rows"]] == [
+        ("dc1", "NOT INITIALIZED"),
+        ("dc2", "NOT INITIALIZED"),
+        ("witness", "NOT INITIALIZED"),
+    ]
+
+
+def test_mongodb_rows_accept_a_single_result_and_nothing():
+    out = mongodb_health_rows(mdb_result("dc1-node1", mdb_psa()), MDB_TOPOLOGY)
+    assert out["summary"].startswith("OK: set apiplatform")
+    # no inventory mapping: member hosts are the addresses, sites come from the tags
+    assert [(r["site"], r["host"]) for r in out["rows"][1:]] == [
+        ("dc1", "10.0.1.1"),
+        ("dc2", "10.0.2.1"),
+        ("?", "10.0.3.1"),
+    ]
+    assert mongodb_health_rows({}, MDB_TOPOLOGY)["summary"].startswith("NO ANSWER")
+    assert mongodb_health_rows(None)["rows"] == []
+
+
+def test_mongodb_rows_map_members_by_their_self_name_when_the_module_logged_in_through_localhost():
+    results = {h: mdb_result(h, mdb_psa()) for h in MDB_HOSTS}
+    for r in results.values():
+        r["invocation"]["module_args"]["login_host"] = "localhost"
+    out = mongodb_health_rows(results, MDB_TOPOLOGY, MDB_HOSTS)
+    assert [(r["site"], r["host"]) for r in out["rows"][1:]] == [
+        ("dc1", "dc1-node1"),
+        ("dc2", "dc2-node1"),
+        ("witness", "witness-node1"),
+    ]
+    assert out["summary"].startswith("OK") and "attention" not in out["summary"]
