@@ -594,6 +594,8 @@ def _resync_decision(status, window, member, force, lag_margin_seconds):
             "option (host:port as the replica set config names it). Nothing was changed."
         )
     if m["state"] == PRIMARY:
+        if not force:
+            return "not_needed", f"{member} is the PRIMARY: it is current, there is nothing to resync"
         raise MongoDBRefusedError(
             f"{member} is the PRIMARY; a resync wipes its data. Step it down first (replSetStepDown, or a "
             "switchover), then run again. Nothing was changed."

@@ -247,7 +247,7 @@ class SimulatorSet:
 
     def initiate(self, members=None, on=0, settings=None):
         """replSetInitiate on member `on`; members: per-member option dicts (host/_id default to member i)."""
-        members = members if members is not None else [{} for _ in self.members]
+        members = members if members is not None else [{} for _member in self.members]
         cfg_members = []
         for i, opts in enumerate(members):
             mem = {"_id": i, "host": self.host(i) if i < len(self.members) else None}

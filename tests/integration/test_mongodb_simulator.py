@@ -295,6 +295,7 @@ def test_simulator_refuses_bad_mongod_conf(tmp_path, extra, message):
         capture_output=True,
         text=True,
         timeout=20,
+        check=False,
     )
     assert proc.returncode == 1
     assert message in proc.stderr and "mongodb-simulator" in proc.stderr

@@ -84,7 +84,8 @@ def do_count(args):
     last = None
     while time.monotonic() < deadline:
         try:
-            return {"count": db.command("count", args.collection, query={"tag": args.tag})["n"], "read_from": pref}
+            reply = db.command("count", args.collection, query={"tag": args.tag}, read_preference=db.read_preference)
+            return {"count": reply["n"], "read_from": pref}
         except PyMongoError as e:
             last = f"{type(e).__name__}: {e}"[:200]
             time.sleep(0.5)

@@ -779,7 +779,9 @@ class Handler:
         }
 
     def validate_config(self, cfg, verb):
-        err = lambda msg: CommandError(93, "InvalidReplicaSetConfig", msg)  # noqa: E731
+        def err(msg):
+            return CommandError(93, "InvalidReplicaSetConfig", msg)
+
         if cfg["_id"] != self.s.repl_set_name:
             raise err(
                 f"Attempting to {verb} a replica set with name {cfg['_id']}, but command line reports "

@@ -28,7 +28,7 @@ PEER_CODEC = CodecOptions(tz_aware=True)
 def split_host(host):
     host = str(host)
     if host.startswith("["):
-        name, _, rest = host[1:].partition("]")
+        name, _sep, rest = host[1:].partition("]")
         port = rest[1:] if rest.startswith(":") else "27017"
         return name, int(port)
     if host.count(":") == 1:

@@ -355,7 +355,14 @@ def test_resync_decision(m3, force, decision, reason):
 def test_resync_decision_refusals(entries, message):
     target = "m1:27017" if "PRIMARY" in message else "m3:27017"
     with pytest.raises(MongoDBRefusedError, match=message):
-        resync_decision(status(*entries), WINDOW, target)
+        resync_decision(status(*entries), WINDOW, target, force="PRIMARY" in message)
+
+
+def test_resync_of_the_primary_is_not_needed_without_force():
+    # repair-node.yml on a member that came back and took over again (priority takeover) must not fail
+    st = status(entry("m1:27017", 1), entry("m2:27017", 2), entry("m3:27017", 2))
+    got, why = resync_decision(st, WINDOW, "m1:27017")
+    assert got == "not_needed" and "PRIMARY" in why
 
 
 def test_resync_refused_when_it_is_the_only_healthy_data_member_or_would_lose_the_majority():
