@@ -298,12 +298,29 @@ class ReplSetMember:
         added = config_member(live, self.host) is None and config_member(planned, self.host) is not None
         return added and not config_member(planned, self.host).get("arbiterOnly")
 
+    def check_new_member_answers(self):
+        """A new member must answer before the first reconfig: the primary's quorum check skips a non-voting
+        member, so an unreachable one would otherwise be written into the config."""
+        params = dict(self.params, login_user=None, login_password=None)
+        probe = connect(params, *split_host(self.host, "host"))
+        try:
+            probe.hello()
+        except MongoDBError as e:
+            raise MongoDBRefusedError(
+                f"host: {self.host} does not answer ({e}). Start mongod there (with this replica set's name and "
+                "keyFile) and check that the address is the one the other members reach. Nothing was changed."
+            ) from None
+        finally:
+            probe.close()
+
     def run(self):
         config = read_config(self.primary)
         status = read_status(self.primary)
         state = self.params["state"]
         steps = plan_member_change(config, self.host, state, self.desired(config))
         self.preflight(config, status, steps)
+        if steps and state == "present" and config_member(config, self.host) is None:
+            self.check_new_member_answers()
         final = steps[-1][1] if steps else config
         if steps and not self.module.check_mode:
             added_data_member = False
