@@ -366,6 +366,7 @@ class ReplSetMember:
         elif "Nothing was changed" not in message:
             message += " No step was applied: the set's config is unchanged."
         error.args = (message,)
+        error.changed = bool(self.applied)
         return error
 
 
@@ -408,7 +409,8 @@ def main():
     try:
         result = run(module)
     except MongoDBError as e:
-        module.fail_json(msg=str(e), exception=traceback.format_exc())
+        # a failure after an applied step changed the set's config: say so (changed=true)
+        module.fail_json(msg=str(e), changed=getattr(e, "changed", False), exception=traceback.format_exc())
     module.exit_json(**result)
 
 

@@ -1,7 +1,7 @@
 """mongodb_replset_member: main() against a fake replica set behind pymongo's MongoClient (mongodb_fake.py)."""
 
 import pytest
-from module_exits import exit_result, fail_message, patch_exits
+from module_exits import FailJson, exit_result, fail_message, patch_exits, run_module
 from mongodb_fake import FakeClock, FakeReplSet, failure
 
 from ansible_collections.apiplatform.ha.plugins.module_utils import mongodb
@@ -115,7 +115,10 @@ def test_failure_in_the_second_step_says_which_steps_were_applied(monkeypatch):
         return real(address, new)
 
     monkeypatch.setattr(fake, "reconfig", second_fails)
-    msg = failure_of({"host": M4})
+    with pytest.raises(FailJson) as exc:
+        run_module(mongodb_replset_member.main, args(host=M4))
+    assert exc.value.args[0]["changed"] is True  # step 1 was applied: the config did change
+    msg = exc.value.args[0]["msg"]
     assert "(code 117)" in msg and "The previous config is not committed yet" in msg
     assert "Steps applied before this failure (1 of 2): add m4:27017 (_id 3) with votes 0" in msg
     assert fake.config["version"] == 5 and fake.member(M4)["votes"] == 0
