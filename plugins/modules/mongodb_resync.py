@@ -29,9 +29,19 @@ author:
 options:
   data_dir:
     description:
-      - The member's data directory (C(storage.dbPath) in mongod.conf), an absolute path. Its contents are deleted.
+      - The member's data directory (C(storage.dbPath) in mongod.conf), an absolute path. Its contents are moved
+        aside (O(keep_old_data=true)) or deleted.
     type: path
     required: true
+  keep_old_data:
+    description:
+      - V(true) moves the directory's contents into C(<data_dir>.resync-<UTC time>) on the same filesystem (a
+        rename, no copy) instead of deleting them, so that nothing is lost (for example rolled-back writes in
+        C(rollback/)). Initial sync then needs room for a second copy of the data; delete the old one once the
+        member is SECONDARY.
+      - V(false) deletes the contents (for a disk that cannot hold two copies).
+    type: bool
+    default: true
   service_name:
     description:
       - The systemd unit of the member's mongod.
@@ -214,6 +224,25 @@ def normalize(params):
     if os.path.realpath(params["data_dir"]) == "/":
         raise MongoDBParameterError(f"data_dir: {params['data_dir']} resolves to '/'; give mongod's storage.dbPath")
     return seeds, entries
+
+
+def move_contents(path, dest):
+    """Move every entry of ``path`` into the new directory ``dest`` (renames on the same filesystem; ``path`` itself
+    stays, with its owner and mode). Returns the number of top-level entries."""
+    try:
+        os.mkdir(dest, 0o700)
+    except OSError as e:
+        raise MongoDBServiceError(f"creating {dest} failed: {e}") from None
+    count = 0
+    for name in sorted(os.listdir(path)):
+        try:
+            os.rename(os.path.join(path, name), os.path.join(dest, name))
+        except OSError as e:
+            raise MongoDBServiceError(
+                f"moving {os.path.join(path, name)} to {dest} failed: {e} (keep_old_data=false deletes instead)"
+            ) from None
+        count += 1
+    return count
 
 
 def remove_contents(path):
@@ -409,15 +438,21 @@ class Resync:
         self.nodes = [primary]
         self.systemctl("stop")
         data_dir = self.params["data_dir"]
+        keep = self.params["keep_old_data"]
+        old_dir = f"{data_dir.rstrip('/')}.resync-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
         try:
-            removed = remove_contents(data_dir)
+            removed = move_contents(data_dir, old_dir) if keep else remove_contents(data_dir)
         except MongoDBServiceError as e:
             try:
                 self.systemctl("start")
             except MongoDBServiceError as start_error:
                 raise MongoDBServiceError(f"{e}; starting the service again failed too: {start_error}") from None
             raise MongoDBServiceError(f"{e}. The service was started again with a partly deleted {data_dir}.") from None
-        self.executed.append(f"delete the contents of {data_dir} ({removed} entries)")
+        self.executed.append(
+            f"move the contents of {data_dir} to {old_dir} ({removed} entries)"
+            if keep
+            else f"delete the contents of {data_dir} ({removed} entries)"
+        )
         self.systemctl("start")
         self.local_after = self.open()
         state_after = self.wait_secondary(primary, member)
@@ -437,6 +472,7 @@ def main():
     argument_spec = mongodb_argument_spec()
     argument_spec.update(
         data_dir={"type": "path", "required": True},
+        keep_old_data={"type": "bool", "default": True},
         service_name={"type": "str", "default": "mongod"},
         member={"type": "str"},
         seeds={"type": "list", "elements": "str", "default": []},

@@ -82,7 +82,7 @@ def test_stale_member_check_mode_then_resync(monkeypatch, data_dir):
     }
     assert (data_dir / "WiredTiger").exists()
 
-    result = exit_result(mongodb_resync.main, params(data_dir, confirm=True))
+    result = exit_result(mongodb_resync.main, params(data_dir, confirm=True, keep_old_data=False))
     assert systemd.calls == [["stop", "mongod"], ["start", "mongod"]]
     assert result["executed"] == [
         "systemctl stop mongod",
@@ -92,6 +92,17 @@ def test_stale_member_check_mode_then_resync(monkeypatch, data_dir):
     assert (result["state_before"], result["state_after"], result["removed_entries"]) == ("RECOVERING", "SECONDARY", 5)
     assert result["member"] == M3 and isinstance(result["seconds"], int)
     assert data_dir.is_dir() and list(data_dir.iterdir()) == [] and oct(data_dir.stat().st_mode & 0o777) == "0o750"
+    assert fake.nodes[M3]["state"] == 2
+
+
+def test_resync_moves_the_old_data_aside_by_default(monkeypatch, data_dir):
+    fake = stale_set()
+    install(monkeypatch, fake)
+    before = sorted(p.name for p in data_dir.iterdir())
+    result = exit_result(mongodb_resync.main, params(data_dir, confirm=True))
+    (moved,) = list(data_dir.parent.glob(data_dir.name + ".resync-*"))
+    assert sorted(p.name for p in moved.iterdir()) == before and list(data_dir.iterdir()) == []
+    assert result["executed"][1] == f"move the contents of {data_dir} to {moved} ({len(before)} entries)"
     assert fake.nodes[M3]["state"] == 2
 
 
