@@ -14,6 +14,7 @@ collections=(
   community/postgresql
   community/rabbitmq
   community/mongodb
+  community/general
   community/docker
   community/library_inventory_filtering_v1
 )

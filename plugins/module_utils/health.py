@@ -396,3 +396,59 @@ def mongodb_health_rows(results, topology=None, expected=None, addresses=None, l
         if problems:
             summary += f"; attention: {', '.join(sorted(set(problems)))}"
     return {"summary": summary, "rows": rows}
+
+
+def app_health_rows(probes, topology=None, single_instance=None):
+    """Rows for the application tiers: one per (host, service).
+
+    ``probes``: {host: [{"name", "unit" (systemctl is-active output), "status" (HTTP status of /health or
+    None), "json" (its body)}]} for every reachable application host. ``single_instance``: names of the
+    services that must run on exactly one host (microservices); their standby copies are expected to be stopped.
+    """
+    host_site = (topology or {}).get("host_site", {})
+    single = set(single_instance or [])
+    rows = []
+    unhealthy = []
+    running_on = {}
+    for host, services in sorted((probes or {}).items(), key=lambda kv: (host_site.get(kv[0], "~"), kv[0])):
+        for svc in services or []:
+            name = svc.get("name") or "?"
+            unit = svc.get("unit") or "unknown"
+            body = svc.get("json") if isinstance(svc.get("json"), dict) else {}
+            deps = body.get("dependencies") or {}
+            if unit == "active":
+                running_on.setdefault(name, []).append(host)
+                state = "healthy" if svc.get("status") == 200 else f"UNHEALTHY ({svc.get('status') or 'no answer'})"
+                if svc.get("status") != 200:
+                    unhealthy.append(f"{name}@{host}")
+            elif name in single:
+                state = "standby"
+            else:
+                state = f"DOWN ({unit})"
+                unhealthy.append(f"{name}@{host}")
+            rows.append(
+                {
+                    "site": host_site.get(host, "?"),
+                    "host": host,
+                    "service": name,
+                    "state": state,
+                    "version": body.get("version") or "",
+                    "dependencies": " ".join(
+                        f"{dep}:{'ok' if (info or {}).get('ok') else 'FAIL'}" for dep, info in sorted(deps.items())
+                    ),
+                }
+            )
+    problems = list(unhealthy)
+    for name in sorted(single):
+        count = len(running_on.get(name, []))
+        if count != 1:
+            problems.append(f"{name} runs on {count} hosts (expected exactly 1)")
+    if not rows:
+        summary = "NO ANSWER (no application host could be read)"
+    elif problems:
+        summary = "DEGRADED: " + "; ".join(problems)
+    else:
+        summary = f"OK: {len(rows)} instances, every running one healthy"
+        if single:
+            summary += ", " + ", ".join(f"{n} on {running_on[n][0]}" for n in sorted(single))
+    return {"summary": summary, "rows": rows}

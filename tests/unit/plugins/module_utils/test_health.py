@@ -320,3 +320,41 @@ def test_mongodb_rows_map_members_by_their_self_name_when_the_module_logged_in_t
         ("witness", "witness-node1"),
     ]
     assert out["summary"].startswith("OK") and "attention" not in out["summary"]
+
+
+def test_app_health_rows_flags_a_down_instance_and_a_duplicate_microservice():
+    from ansible_collections.apiplatform.ha.plugins.module_utils.health import app_health_rows
+
+    ok = {"version": "1.0.0", "dependencies": {"postgresql": {"ok": True}, "mongodb": {"ok": False}}}
+    probes = {
+        "dc1-app1": [
+            {"name": "dashboard", "unit": "active", "status": 200, "json": ok},
+            {"name": "mailer", "unit": "active", "status": 200, "json": ok},
+        ],
+        "dc2-node1": [
+            {"name": "dashboard", "unit": "failed", "status": None},
+            {"name": "mailer", "unit": "active", "status": 200, "json": ok},
+        ],
+    }
+    topo = {"host_site": {"dc1-app1": "dc1", "dc2-node1": "dc2"}}
+    got = app_health_rows(probes, topo, ["mailer"])
+    states = {(r["host"], r["service"]): r["state"] for r in got["rows"]}
+    assert states[("dc1-app1", "dashboard")] == "healthy"
+    assert states[("dc2-node1", "dashboard")] == "DOWN (failed)"
+    assert got["rows"][0]["dependencies"] == "mongodb:FAIL postgresql:ok"
+    assert got["summary"].startswith("DEGRADED")
+    assert "dashboard@dc2-node1" in got["summary"]
+    assert "mailer runs on 2 hosts" in got["summary"]
+
+
+def test_app_health_rows_ok_with_standby_copies():
+    from ansible_collections.apiplatform.ha.plugins.module_utils.health import app_health_rows
+
+    probes = {
+        "a": [{"name": "mailer", "unit": "active", "status": 200, "json": {}}],
+        "b": [{"name": "mailer", "unit": "inactive", "status": None}],
+    }
+    got = app_health_rows(probes, {}, ["mailer"])
+    assert [r["state"] for r in got["rows"]] == ["healthy", "standby"]
+    assert got["summary"] == "OK: 2 instances, every running one healthy, mailer on a"
+    assert app_health_rows({}, {})["summary"].startswith("NO ANSWER")
