@@ -6,6 +6,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
+
 from ansible_collections.apiplatform.ha.plugins.module_utils.placement import PlacementError, service_placement
 
 

@@ -9,6 +9,8 @@ Rows:
     default 3); seconds without writes in a planned switchover; acknowledged writes lost (synchronous mode)
   - RabbitMQ: seconds from the kill of the node leading a quorum queue to the first publisher confirm on the
     survivors (median of BENCH_RMQ_KILLS, default 3) and confirmed messages lost
+  - application tiers: failed GETs and the longest gap through dc1's VIP while a dashboard container dies
+    (BENCH_APP_KILLS, default 2), and the VIP move (longest gap) when the container holding the VIP dies
   - the shared filesystem sync against plain rsync (tests/bench/shared_fs_bench.py, its own table)
 
 The lab is destroyed first and at the end, so the figures are from a clean start. Bounded: each step has a
@@ -250,6 +252,66 @@ def rmq_rows():
     ]
 
 
+LAB_VIP_DC1 = "172.29.1.100"
+LAB_DC1_LBS = ["dc1-lb1", "dc1-node2"]
+
+
+def http_loop(kill, seconds, out):
+    cmd = [str(BIN / "python"), str(ROOT / "tests" / "lab" / "http_failover.py"), "--url", f"http://{LAB_VIP_DC1}/"]
+    cmd += ["--kill", kill, "--max-seconds", str(seconds), "--timeout", "1", "--out", str(out)]
+    try:
+        run(*cmd, limit=seconds + 60)
+    finally:
+        subprocess.run(["docker", "start", kill], check=True, stdout=subprocess.DEVNULL)
+    return json.loads(out.read_text())
+
+
+def vip_holder():
+    for name in LAB_DC1_LBS:
+        cmd = ["docker", "exec", name, "ip", "-o", "-4", "addr", "show"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if f" {LAB_VIP_DC1}/" in proc.stdout:
+            return name
+    return None
+
+
+def repair(host):
+    run("ansible-playbook", "-i", "molecule/inventory/hosts.yml", "playbooks/repair-node.yml", "-l", host, limit=600)
+
+
+def app_rows():
+    """Dashboard instance loss and active load balancer loss, under GETs through dc1's VIP (20/s)."""
+    out = ROOT / ".build"
+    out.mkdir(parents=True, exist_ok=True)
+    kills = int(os.environ.get("BENCH_APP_KILLS", "2"))
+    dash, lb = [], []
+    for i in range(kills):
+        print(f"bench: dashboard container kill {i + 1}/{kills}", flush=True)
+        dash.append(http_loop("dc1-app1", 16, out / f"bench-dash-{i}.json"))
+        repair("dc1-app1")
+        holder = vip_holder()
+        print(f"bench: load balancer kill {i + 1}/{kills} ({holder} holds the VIP)", flush=True)
+        if holder is None:
+            raise SystemExit("bench: no dc1 load balancer holds the VIP")
+        lb.append(http_loop(holder, 20, out / f"bench-lb-{i}.json"))
+        repair(holder)
+    failed = sum(r["failed"] for r in dash)
+    gets = sum(r["gets"] for r in dash)
+    gaps = ", ".join(f"{r['longest_gap_s']:.2f}" for r in dash)
+    moves = [r["longest_gap_s"] for r in lb]
+    return [
+        ("measure", "value", "goal"),
+        (f"failed GETs while a dashboard container dies ({gets} GETs, {kills} kills)", str(failed), "0"),
+        ("longest gap between successful GETs then (s)", gaps, "-"),
+        (
+            "VIP move when the active load balancer dies (s, longest gap between GETs)",
+            f"{statistics.median(moves):.1f} (runs: {', '.join(f'{m:.1f}' for m in moves)})",
+            "<= 4",
+        ),
+        ("failed GETs during the VIP move", ", ".join(str(r["failed"]) for r in lb), "-"),
+    ]
+
+
 def table(rows):
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     lines = []
@@ -273,6 +335,7 @@ def main():
         mem, count = lab_memory_bytes()
         pg = pg_rows()
         rmq = rmq_rows()
+        apps = app_rows()
     finally:
         run("molecule", "destroy", "-s", "default")
     rows = [
@@ -293,6 +356,10 @@ def main():
     print("RabbitMQ (3 nodes over dc1/dc2/witness; publisher confirms every 0.05 s on a quorum queue, connected to")
     print("the node that leads it and dies; tests/lab/rmq_failover.py)")
     print(table(rmq))
+    print()
+    print("Application tiers (reference platform; GETs through dc1's VIP, 20/s, new connection each, 1 s timeout;")
+    print("tests/lab/http_failover.py): a dashboard container killed, then the container holding the VIP killed")
+    print(table(apps))
     print()
     print("RabbitMQ policy convergence (tests/bench/rabbitmq_policy_bench.py)", flush=True)
     subprocess.run(

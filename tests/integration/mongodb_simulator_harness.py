@@ -8,6 +8,11 @@
 Every process runs `python -m mongodb_simulator --config <tmp>/m<i>/mongod.conf` on 127.0.0.1 with a free port from
 27100-27899, logs to <tmp>/m<i>/mongod.log; close() (or leaving the with block) SIGKILLs whatever is left. Every wait
 is bounded and names what it waited for; on a failed wait the members' logs are printed.
+
+TLS: ``certs = make_test_certs(tmp_path / "pki")`` makes a throw-away CA and a server certificate for localhost and
+127.0.0.1 with openssl; ``SimulatorSet(..., tls=certs)`` writes net.tls (requireTLS, certificateKeyFile, CAFile,
+allowConnectionsWithoutCertificates unless ``tls_client_certificates=True``) into every mongod.conf, and the
+harness's own clients (client, rs_client, admin, status...) then connect with TLS and that CA.
 """
 
 import contextlib
@@ -19,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+import types
 
 import pymongo
 import yaml
@@ -58,6 +64,52 @@ def free_ports(count):
     raise RuntimeError(f"no {count} free ports in 127.0.0.1:{PORTS.start}-{PORTS.stop - 1}")
 
 
+def _openssl(workdir, *args):
+    args = [str(a) for a in args]
+    proc = subprocess.run(
+        ["openssl", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"openssl {' '.join(args)} failed (rc={proc.returncode}): {proc.stderr.strip()}")
+
+
+def make_test_certs(directory, name="test", hosts=("localhost", "127.0.0.1"), days=2):
+    """Throw-away PKI in ``directory`` (openssl, RSA 2048): a CA and one certificate signed by it for ``hosts`` (CN
+    is the first; every host is a subjectAltName, IP or DNS), usable by a server and as a client certificate.
+
+    Returns a namespace of paths: ca (CA certificate, PEM), cert, key (mode 0600), pem (cert followed by key, 0600),
+    and ca_key. Every file belongs to the current user, who runs the servers of the tests.
+    """
+    d = pathlib.Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = d / f"{name}-ca.pem", d / f"{name}-ca.key"
+    cert, key, csr, pem = d / f"{name}.crt", d / f"{name}.key", d / f"{name}.csr", d / f"{name}.pem"
+    ext = d / f"{name}.ext"
+    ca_ext = ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]
+    subj = f"/CN=apiplatform.ha {name} test CA"
+    new_key = ["req", "-newkey", "rsa:2048", "-nodes"]
+    _openssl(d, *new_key, "-x509", "-days", days, "-keyout", ca_key, "-out", ca, "-subj", subj, *ca_ext)
+    sans = ",".join(("IP:" if h.replace(".", "").isdigit() or ":" in h else "DNS:") + h for h in hosts)
+    ext.write_text(
+        f"subjectAltName={sans}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth,clientAuth\n"
+    )
+    _openssl(d, *new_key, "-keyout", key, "-out", csr, "-subj", f"/CN={hosts[0]}")
+    serial = int.from_bytes(os.urandom(8), "big")
+    sign = ["x509", "-req", "-days", str(days), "-set_serial", serial, "-CA", ca, "-CAkey", ca_key]
+    _openssl(d, *sign, "-in", csr, "-out", cert, "-extfile", ext)
+    pem.write_text(cert.read_text() + key.read_text())
+    for secret in (key, pem, ca_key):
+        secret.chmod(0o600)
+    return types.SimpleNamespace(ca=ca, cert=cert, key=key, pem=pem, ca_key=ca_key)
+
+
 class SimulatorMember:
     def __init__(self, index, port, workdir):
         self.index = index
@@ -89,9 +141,17 @@ class SimulatorSet:
         key_file=False,
         authorization=False,
         extra_conf=None,
+        tls=None,
+        tls_client_certificates=False,
     ):
         self.workdir = pathlib.Path(workdir)
         self.set_name = set_name
+        # pymongo options of the harness's own clients
+        self.client_options = {}
+        if tls is not None:
+            self.client_options = {"tls": True, "tlsCAFile": str(tls.ca)}
+            if tls_client_certificates:
+                self.client_options["tlsCertificateKeyFile"] = str(tls.pem)
         self.options = {
             "--heartbeat-interval": heartbeat_interval,
             "--election-timeout": election_timeout,
@@ -116,6 +176,13 @@ class SimulatorSet:
                 conf["security"] = {"keyFile": str(kf)}
             if authorization:
                 conf.setdefault("security", {})["authorization"] = "enabled"
+            if tls is not None:
+                conf["net"]["tls"] = {
+                    "mode": "requireTLS",
+                    "certificateKeyFile": str(tls.pem),
+                    "CAFile": str(tls.ca),
+                    "allowConnectionsWithoutCertificates": not tls_client_certificates,
+                }
             for k, v in (extra_conf or {}).items():
                 conf.setdefault(k, {}).update(v)
             m.conf_path.write_text(yaml.safe_dump(conf))
@@ -226,6 +293,7 @@ class SimulatorSet:
         kw.setdefault("serverSelectionTimeoutMS", 3000)
         kw.setdefault("connectTimeoutMS", 2000)
         kw.setdefault("socketTimeoutMS", 20000)
+        kw = {**self.client_options, **kw}
         c = pymongo.MongoClient(f"mongodb://{self.host(i)}/", directConnection=True, **kw)
         self._clients.append(c)
         return c
@@ -233,6 +301,7 @@ class SimulatorSet:
     def rs_client(self, **kw):
         """A pymongo MongoClient with replicaSet=<name> over every member's address."""
         kw.setdefault("serverSelectionTimeoutMS", 10000)
+        kw = {**self.client_options, **kw}
         seeds = ",".join(m.host for m in self.members)
         c = pymongo.MongoClient(f"mongodb://{seeds}/?replicaSet={self.set_name}", **kw)
         self._clients.append(c)
@@ -241,7 +310,11 @@ class SimulatorSet:
     def admin(self, i, command, **kw):
         """Run one admin command on member i with a short-lived direct client."""
         with pymongo.MongoClient(
-            f"mongodb://{self.host(i)}/", directConnection=True, serverSelectionTimeoutMS=3000, connectTimeoutMS=2000
+            f"mongodb://{self.host(i)}/",
+            directConnection=True,
+            serverSelectionTimeoutMS=3000,
+            connectTimeoutMS=2000,
+            **self.client_options,
         ) as c:
             return c.admin.command(command, **kw)
 

@@ -30,6 +30,10 @@ API (index ``i`` is 0-based; every wait is bounded and fails with the node's log
     with rabbitmq_cluster(count=3) as cluster:    # context manager: start_all + form, teardown at exit
         ...
 
+    certs = make_test_certs(tmp / "pki")          # mongodb_simulator_harness: throw-away CA + cert (openssl)
+    cluster = RabbitMQCluster(workdir, 1, tls=certs)  # node 0's management API on https only (management.ssl.*)
+    cluster.api_url(0)                            # 'https://127.0.0.1:<mgmt port>'; api() verifies with certs.ca
+
     cluster = rabbitmq_cluster_fixture(count=3)   # a module-scoped pytest fixture (assign at module level)
 
 Nodes run as the current user (root is fine for RabbitMQ). Everything is checked from outside the modules with
@@ -80,14 +84,15 @@ def free_ports(count, taken=()):
 
 
 class RabbitMQNode:
-    def __init__(self, index, name, dirpath, amqp_port, dist_port, mgmt_port):
+    def __init__(self, index, name, dirpath, amqp_port, dist_port, mgmt_port, tls=None):
         self.index = index
+        self.tls = tls  # make_test_certs() namespace: the management listener is https only
         self.name = name
         self.dir = dirpath
         self.amqp_port = amqp_port
         self.dist_port = dist_port
         self.mgmt_port = mgmt_port
-        self.api_url = f"http://127.0.0.1:{mgmt_port}"
+        self.api_url = f"{'https' if tls else 'http'}://127.0.0.1:{mgmt_port}"
         self.config = dirpath / "rabbitmq.conf"
         self.log_path = dirpath / "server.out"
         self.proc = None
@@ -96,12 +101,21 @@ class RabbitMQNode:
     def write_files(self):
         for sub in ("mnesia", "log"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        if self.tls:
+            management = [
+                f"management.ssl.port = {self.mgmt_port}",
+                "management.ssl.ip = 127.0.0.1",
+                f"management.ssl.cacertfile = {self.tls.ca}",
+                f"management.ssl.certfile = {self.tls.cert}",
+                f"management.ssl.keyfile = {self.tls.key}",
+            ]
+        else:
+            management = [f"management.tcp.port = {self.mgmt_port}", "management.tcp.ip = 127.0.0.1"]
         self.config.write_text(
             "\n".join(
                 [
                     f"listeners.tcp.default = 127.0.0.1:{self.amqp_port}",
-                    f"management.tcp.port = {self.mgmt_port}",
-                    "management.tcp.ip = 127.0.0.1",
+                    *management,
                     f"default_user = {ADMIN_USER}",
                     f"default_pass = {ADMIN_PASSWORD}",
                     "default_user_tags.administrator = true",
@@ -186,7 +200,7 @@ class RabbitMQNode:
 class RabbitMQCluster:
     """N RabbitMQ nodes on loopback; see the module docstring for the API."""
 
-    def __init__(self, workdir, count=3, prefix=None):
+    def __init__(self, workdir, count=3, prefix=None, tls=None):
         self.workdir = pathlib.Path(workdir)
         self.home = self.workdir / "home"
         tag = prefix or f"rabbit-it{secrets.token_hex(2)}-"
@@ -200,6 +214,7 @@ class RabbitMQCluster:
                 ports[3 * i],
                 ports[3 * i + 1],
                 ports[3 * i + 2],
+                tls=tls if i == 0 else None,
             )
             for i in range(count)
         ]
@@ -316,6 +331,9 @@ class RabbitMQCluster:
     # -- HTTP API ----------------------------------------------------------------------------------------------------
 
     def api(self, i, method, path, timeout=10, **kwargs):
+        tls = self.nodes[i].tls
+        if tls is not None:
+            kwargs.setdefault("verify", str(tls.ca))
         return requests.request(method, self.api_url(i) + path, auth=self.auth, timeout=timeout, **kwargs)
 
     def _live_index(self):
@@ -413,11 +431,12 @@ def make_workdir():
 
 
 @contextlib.contextmanager
-def rabbitmq_cluster(count=3, form=True):
-    """``count`` nodes started (and joined into one cluster unless ``form=False``); torn down at exit."""
+def rabbitmq_cluster(count=3, form=True, tls=None):
+    """``count`` nodes started (and joined into one cluster unless ``form=False``); torn down at exit. ``tls``
+    (make_test_certs() paths) puts node 0's management API on https."""
     require_rabbitmq()
     workdir = make_workdir()
-    cluster = RabbitMQCluster(workdir, count)
+    cluster = RabbitMQCluster(workdir, count, tls=tls)
     try:
         cluster.start_all()
         if form:

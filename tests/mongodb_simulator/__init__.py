@@ -11,8 +11,9 @@ Every flag can also come from the environment: MONGODB_SIMULATOR_HEARTBEAT_INTER
 
 Simplifications (by design): replication copies full snapshots of users+data instead of oplog entries; the oplog
 exposes only its oldest and newest entries; elections use a deterministic "best electable member" rule plus a
-one-vote-per-term vote request instead of Raft-like catch-up; no TLS, no transactions, no x.509/LDAP, SCRAM-SHA-256
-only; cursors return everything in the first batch.
+one-vote-per-term vote request instead of Raft-like catch-up; TLS covers net.tls.mode, certificateKeyFile, CAFile
+and allowConnectionsWithoutCertificates only; no transactions, no x.509/LDAP authentication, SCRAM-SHA-256 only;
+cursors return everything in the first batch.
 """
 
 SIMULATOR_NAME = "apiplatform.ha replica-set simulator (not MongoDB)"

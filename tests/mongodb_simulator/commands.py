@@ -8,6 +8,7 @@ import copy
 import datetime
 import ipaddress
 import os
+import ssl
 import sys
 import threading
 import time
@@ -369,7 +370,7 @@ class Handler:
             "debug": False,
             "maxBsonObjectSize": 16 * 1024 * 1024,
             "storageEngines": ["simulator"],
-            "openssl": {"running": "disabled"},
+            "openssl": {"running": ssl.OPENSSL_VERSION if self.s.tls_enabled else "disabled"},
             "simulator": SIMULATOR_NAME,
             "ok": 1,
         }

@@ -14,7 +14,7 @@ import threading
 from . import settings as settings_mod
 from .commands import Handler
 from .member import SIMULATOR_NAME, Member
-from .wire import SimulatorWireServer
+from .wire import SimulatorWireServer, configure_peer_tls, server_tls_context
 
 EXIT_BAD_OPTIONS = 1
 EXIT_DBPATH_IN_USE = 100
@@ -73,7 +73,7 @@ def main(argv=None):
         f"replSet {conf.repl_set_name or '-'} bindIp {','.join(conf.bind_ips)} "
         f"auth {'enabled' if conf.authorization else 'disabled'} heartbeat {conf.heartbeat_interval}s "
         f"electionTimeout {conf.election_timeout}s oplogWindow {conf.oplog_window}s "
-        f"initialSync {conf.initial_sync_seconds}s noop {conf.noop_interval}s"
+        f"initialSync {conf.initial_sync_seconds}s noop {conf.noop_interval}s tls {conf.tls_mode}"
     )
     try:
         lock_fd = _lock_dbpath(conf.db_path)
@@ -86,11 +86,18 @@ def main(argv=None):
         log(f"cannot read the simulator state in {conf.db_path}: {exc!r}; exiting", "E")
         return EXIT_BAD_OPTIONS
 
+    try:
+        tls_context = server_tls_context(conf)
+        configure_peer_tls(conf)
+    except (OSError, ValueError) as exc:
+        log(f"cannot set up TLS (net.tls.mode {conf.tls_mode}): {exc}; exiting", "E")
+        return EXIT_BAD_OPTIONS
+
     done = threading.Event()
     handler = Handler(member, conf, log, shutdown=done.set)
     servers = []
     for ip in conf.bind_ips:
-        server = SimulatorWireServer(ip, conf.port, handler, log)
+        server = SimulatorWireServer(ip, conf.port, handler, log, tls_context=tls_context, tls_mode=conf.tls_mode)
         try:
             server.run()
         except OSError as exc:

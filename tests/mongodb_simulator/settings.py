@@ -42,7 +42,15 @@ class Settings:
     oplog_window: float = 3600.0
     initial_sync_seconds: float = 3.0
     noop_interval: float = 2.0
+    tls_mode: str = "disabled"
+    tls_certificate_key_file: str | None = None
+    tls_ca_file: str | None = None
+    tls_allow_connections_without_certificates: bool = False
     raw_conf: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def tls_enabled(self):
+        return self.tls_mode != "disabled"
 
 
 def build_parser():
@@ -84,6 +92,53 @@ def _get(conf, dotted, default=None):
     return cur
 
 
+TLS_MODES = ("disabled", "allowTLS", "preferTLS", "requireTLS")
+# net.ssl.* (MongoDB < 4.2 names, still accepted by mongod 7) -> net.tls.*
+LEGACY_SSL_MODES = {
+    "disabled": "disabled",
+    "allowSSL": "allowTLS",
+    "preferSSL": "preferTLS",
+    "requireSSL": "requireTLS",
+}
+
+
+def _tls_settings(conf):
+    """net.tls (or the legacy net.ssl) section -> Settings fields. Only server-certificate TLS is simulated: the mode,
+    certificateKeyFile (certificate and key in one PEM), CAFile (verifies client certificates, which are then
+    required unless allowConnectionsWithoutCertificates) -- no x.509 authentication, CRLs, FIPS or cluster files."""
+    tls = _get(conf, "net.tls")
+    legacy = False
+    if not isinstance(tls, dict) or not tls:
+        ssl_section = _get(conf, "net.ssl")
+        if isinstance(ssl_section, dict) and ssl_section:
+            tls, legacy = ssl_section, True
+        else:
+            tls = {}
+    mode = str(tls.get("mode", "disabled"))
+    if legacy:
+        mode = LEGACY_SSL_MODES.get(mode, mode)
+    if mode not in TLS_MODES:
+        raise StartupError(f"net.tls.mode: {mode!r} is not one of {', '.join(TLS_MODES)}")
+    cert = tls.get("PEMKeyFile" if legacy else "certificateKeyFile")
+    ca = tls.get("CAFile")
+    if mode == "disabled":
+        return {"tls_mode": mode}
+    if not cert:
+        raise StartupError(
+            "need net.tls.certificateKeyFile when TLS is enabled (the replica-set simulator does not implement TLS "
+            "without a server certificate)"
+        )
+    for name, path in (("certificateKeyFile", cert), ("CAFile", ca)):
+        if path and not os.access(str(path), os.R_OK):
+            raise StartupError(f"net.tls.{name}: cannot read {path}")
+    return {
+        "tls_mode": mode,
+        "tls_certificate_key_file": str(cert),
+        "tls_ca_file": str(ca) if ca else None,
+        "tls_allow_connections_without_certificates": bool(tls.get("allowConnectionsWithoutCertificates")),
+    }
+
+
 def load(argv=None):
     args = build_parser().parse_args(argv)
     try:
@@ -103,9 +158,7 @@ def load(argv=None):
     if not os.path.isdir(db_path):
         raise StartupError(f"Data directory {db_path} not found. Create the missing directory or specify another path")
 
-    tls_mode = _get(conf, "net.tls.mode") or _get(conf, "net.ssl.mode")
-    if tls_mode and str(tls_mode) != "disabled":
-        raise StartupError("the replica-set simulator does not implement TLS (net.tls.mode must be disabled)")
+    tls = _tls_settings(conf)
 
     key_file = _get(conf, "security.keyFile")
     if key_file:
@@ -139,6 +192,7 @@ def load(argv=None):
         authorization=authz or bool(key_file and _get(conf, "security.authorization") is None),
         log_path=str(log_path) if log_path else None,
         raw_conf=conf,
+        **tls,
     )
     for _flag, dest, default, _text in TUNABLES:
         value = _tunable(args, dest, default)

@@ -6,11 +6,17 @@ awaitable hello or a w:majority wait block heartbeats).
 
 Peer side: a minimal OP_MSG client for the simulator's own member-to-member traffic (replSetHeartbeat and the
 simulator* commands), with hard per-call timeouts and no background monitoring threads.
+
+TLS (net.tls.mode other than disabled): each connection's thread peeks at the first byte; a TLS ClientHello is
+wrapped with the server context (handshake bounded by TLS_HANDSHAKE_TIMEOUT), plaintext is served in allowTLS and
+preferTLS and dropped in requireTLS, as mongod does. With preferTLS/requireTLS the members talk to each other over
+TLS too (configure_peer_tls), presenting their own certificateKeyFile and verifying the peer with CAFile.
 """
 
 import contextlib
 import random
 import socket
+import ssl
 import struct
 import threading
 import traceback
@@ -23,6 +29,42 @@ from bson.codec_options import CodecOptions
 OP_MSG = 2013
 MORE_TO_COME = 1 << 1
 PEER_CODEC = CodecOptions(tz_aware=True)
+TLS_HANDSHAKE_TIMEOUT = 10.0
+TLS_RECORD_HANDSHAKE = 0x16
+
+_peer_tls_context = None
+
+
+def server_tls_context(settings):
+    """ssl.SSLContext for the listener, or None when TLS is disabled. Raises OSError/ssl.SSLError on bad files."""
+    if not settings.tls_enabled:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(settings.tls_certificate_key_file)
+    if settings.tls_ca_file:
+        ctx.load_verify_locations(settings.tls_ca_file)
+        ctx.verify_mode = (
+            ssl.CERT_OPTIONAL if settings.tls_allow_connections_without_certificates else ssl.CERT_REQUIRED
+        )
+    return ctx
+
+
+def configure_peer_tls(settings):
+    """Make PeerClient use TLS when members must (preferTLS/requireTLS): own certificate as the client certificate,
+    CAFile to verify the peer (without CAFile the peer is not verified -- a simplification)."""
+    global _peer_tls_context
+    if settings.tls_mode not in ("preferTLS", "requireTLS"):
+        _peer_tls_context = None
+        return
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_cert_chain(settings.tls_certificate_key_file)
+    if settings.tls_ca_file:
+        ctx.load_verify_locations(settings.tls_ca_file)
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    _peer_tls_context = ctx
 
 
 def split_host(host):
@@ -48,9 +90,11 @@ class ConnectionState:
 
 
 class SimulatorWireServer(mockupdb.MockupDB):
-    def __init__(self, bind_ip, port, handler, log):
+    def __init__(self, bind_ip, port, handler, log, tls_context=None, tls_mode="disabled"):
         super().__init__(port=port, request_timeout=int(1e6))
         self._address = (bind_ip, port)
+        self._tls_context = tls_context
+        self._tls_mode = tls_mode
         self._handler = handler
         self._sim_log = log
         self.connections = weakref.WeakKeyDictionary()
@@ -81,7 +125,34 @@ class SimulatorWireServer(mockupdb.MockupDB):
                 self.connections[client] = state
             return state
 
+    def _start_tls(self, client, client_addr):
+        """The connection to serve (TLS-wrapped or plain), or None when it was dropped."""
+        who = mockupdb.format_addr(client_addr)
+        try:
+            client.settimeout(TLS_HANDSHAKE_TIMEOUT)
+            first = client.recv(1, socket.MSG_PEEK)
+            if not first:  # a port probe: closed before sending anything
+                client.close()
+                return None
+            if first[0] == TLS_RECORD_HANDSHAKE:
+                client = self._tls_context.wrap_socket(client, server_side=True)
+            elif self._tls_mode == "requireTLS":
+                self._sim_log(f"connection from {who} rejected: not TLS and net.tls.mode is requireTLS")
+                client.close()
+                return None
+            client.settimeout(None)
+            return client
+        except (OSError, ValueError) as exc:
+            self._sim_log(f"TLS handshake with {who} failed: {_describe(exc)}")
+            with contextlib.suppress(OSError):
+                client.close()
+            return None
+
     def _server_loop(self, client, client_addr):
+        if self._tls_context is not None:
+            client = self._start_tls(client, client_addr)
+            if client is None:
+                return
         while not self._stopped:
             try:
                 request = mockupdb.mock_server_receive_request(client, self)
@@ -158,8 +229,15 @@ class PeerClient:
             try:
                 if self._sock is None:
                     name, port = split_host(self.host)
-                    self._sock = socket.create_connection((name, port), timeout=timeout)
-                    self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    sock = socket.create_connection((name, port), timeout=timeout)
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    if _peer_tls_context is not None:
+                        try:
+                            sock = _peer_tls_context.wrap_socket(sock, server_hostname=name)
+                        except OSError:
+                            sock.close()
+                            raise
+                    self._sock = sock
                 self._sock.settimeout(timeout)
                 self._sock.sendall(message)
                 header = _recv_exact(self._sock, 16)

@@ -1,6 +1,7 @@
 """Placement of single-instance microservices (respawn logic)."""
 
 import pytest
+
 from ansible_collections.apiplatform.ha.plugins.module_utils.placement import PlacementError, service_placement
 
 HOSTS = ["dc1-node1", "dc2-node1"]
