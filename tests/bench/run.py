@@ -256,9 +256,9 @@ LAB_VIP_DC1 = "172.29.1.100"
 LAB_DC1_LBS = ["dc1-lb1", "dc1-node2"]
 
 
-def http_loop(kill, seconds, out):
+def http_loop(kill, seconds, out, timeout):
     cmd = [str(BIN / "python"), str(ROOT / "tests" / "lab" / "http_failover.py"), "--url", f"http://{LAB_VIP_DC1}/"]
-    cmd += ["--kill", kill, "--max-seconds", str(seconds), "--timeout", "1", "--out", str(out)]
+    cmd += ["--kill", kill, "--max-seconds", str(seconds), "--timeout", str(timeout), "--out", str(out)]
     try:
         run(*cmd, limit=seconds + 60)
     finally:
@@ -287,13 +287,13 @@ def app_rows():
     dash, lb = [], []
     for i in range(kills):
         print(f"bench: dashboard container kill {i + 1}/{kills}", flush=True)
-        dash.append(http_loop("dc1-app1", 16, out / f"bench-dash-{i}.json"))
+        dash.append(http_loop("dc1-app1", 16, out / f"bench-dash-{i}.json", 5))
         repair("dc1-app1")
         holder = vip_holder()
         print(f"bench: load balancer kill {i + 1}/{kills} ({holder} holds the VIP)", flush=True)
         if holder is None:
             raise SystemExit("bench: no dc1 load balancer holds the VIP")
-        lb.append(http_loop(holder, 20, out / f"bench-lb-{i}.json"))
+        lb.append(http_loop(holder, 20, out / f"bench-lb-{i}.json", 1))
         repair(holder)
     failed = sum(r["failed"] for r in dash)
     gets = sum(r["gets"] for r in dash)
@@ -357,7 +357,8 @@ def main():
     print("the node that leads it and dies; tests/lab/rmq_failover.py)")
     print(table(rmq))
     print()
-    print("Application tiers (reference platform; GETs through dc1's VIP, 20/s, new connection each, 1 s timeout;")
+    print("Application tiers (reference platform; GETs through dc1's VIP, 20/s, a new connection each, client timeout")
+    print("5 s for the dashboard kill, 1 s for the load balancer kill so that the gap shows;")
     print("tests/lab/http_failover.py): a dashboard container killed, then the container holding the VIP killed")
     print(table(apps))
     print()
