@@ -452,3 +452,61 @@ def app_health_rows(probes, topology=None, single_instance=None):
         if single:
             summary += ", " + ", ".join(f"{n} on {running_on[n][0]}" for n in sorted(single))
     return {"summary": summary, "rows": rows}
+
+
+def lb_health_rows(statuses, topology=None):
+    """Rows for the load balancers: one per host (``statuses``: the ``loadbalancer_status`` fact per host, or None
+    when the host did not answer). The summary flags a site whose VIP is held by no host or by several, a stopped
+    HAProxy, and backends with no server up."""
+    host_site = (topology or {}).get("host_site", {})
+    rows = []
+    holders = {}
+    problems = []
+    for host, st in sorted((statuses or {}).items(), key=lambda kv: (host_site.get(kv[0], "~"), kv[0])):
+        site = host_site.get(host, (st or {}).get("site") or "?")
+        if not st:
+            rows.append({"site": site, "host": host, "vrrp": "NO ANSWER"})
+            holders.setdefault(site, [])
+            problems.append(f"{host} does not answer")
+            continue
+        site = st.get("site") or site
+        holders.setdefault(site, [])
+        if st.get("vip_held"):
+            holders[site].append(host)
+        if not st.get("haproxy_active"):
+            problems.append(f"HAProxy stopped on {host}")
+        per_backend = {}
+        for srv in st.get("backends") or []:
+            b = per_backend.setdefault(srv.get("backend") or "?", {"up": 0, "total": 0, "backup_up": 0})
+            up = str(srv.get("status") or "").startswith("UP")
+            if srv.get("backup"):
+                b["backup_up"] += int(up)
+            else:
+                b["total"] += 1
+                b["up"] += int(up)
+        for name, b in per_backend.items():
+            if b["up"] == 0:
+                problems.append(f"backend {name} on {host} has no server up")
+        rows.append(
+            {
+                "site": site,
+                "host": host,
+                "vrrp": st.get("vrrp_state") or "UNKNOWN",
+                "vip": f"{st.get('vip')} (held here)" if st.get("vip_held") else "",
+                "haproxy": "running" if st.get("haproxy_active") else "STOPPED",
+                "backends": " ".join(
+                    f"{name}:{b['up']}/{b['total']}" + (f"+{b['backup_up']}backup" if b["backup_up"] else "")
+                    for name, b in sorted(per_backend.items())
+                ),
+            }
+        )
+    for site, held in sorted(holders.items()):
+        if len(held) != 1:
+            problems.append(f"{site}'s VIP is held by {len(held)} load balancers ({', '.join(held) or 'none'})")
+    if not rows:
+        summary = "NO ANSWER (no load balancer could be read)"
+    elif problems:
+        summary = "DEGRADED: " + "; ".join(problems)
+    else:
+        summary = "OK: " + ", ".join(f"{site} VIP on {held[0]}" for site, held in sorted(holders.items()))
+    return {"summary": summary, "rows": rows}

@@ -358,3 +358,44 @@ def test_app_health_rows_ok_with_standby_copies():
     assert [r["state"] for r in got["rows"]] == ["healthy", "standby"]
     assert got["summary"] == "OK: 2 instances, every running one healthy, mailer on a"
     assert app_health_rows({}, {})["summary"].startswith("NO ANSWER")
+
+
+def _lb(site, held, haproxy=True, up=("UP", "UP")):
+    backends = [{"backend": "dashboard", "name": f"s{i}", "status": s, "backup": False} for i, s in enumerate(up)]
+    backends.append({"backend": "dashboard", "name": "b", "status": "UP", "backup": True})
+    return {
+        "site": site,
+        "vip": "10.0.0.100",
+        "vip_held": held,
+        "vrrp_state": "MASTER" if held else "BACKUP",
+        "haproxy_active": haproxy,
+        "backends": backends,
+    }
+
+
+def test_lb_health_rows_ok_with_one_holder_per_site():
+    from ansible_collections.apiplatform.ha.plugins.module_utils.health import lb_health_rows
+
+    got = lb_health_rows({"lb1": _lb("dc1", True), "lb2": _lb("dc1", False), "lb3": _lb("dc2", True)})
+    assert got["summary"] == "OK: dc1 VIP on lb1, dc2 VIP on lb3"
+    assert got["rows"][0]["backends"] == "dashboard:2/2+1backup"
+    assert got["rows"][0]["vip"] == "10.0.0.100 (held here)"
+
+
+def test_lb_health_rows_flags_split_brain_stopped_haproxy_and_dead_backend():
+    from ansible_collections.apiplatform.ha.plugins.module_utils.health import lb_health_rows
+
+    got = lb_health_rows(
+        {
+            "lb1": _lb("dc1", True),
+            "lb2": _lb("dc1", True, haproxy=False),
+            "lb3": _lb("dc2", False, up=("DOWN",)),
+            "lb4": None,
+        },
+        {"host_site": {"lb4": "dc2"}},
+    )
+    assert "dc1's VIP is held by 2 load balancers (lb1, lb2)" in got["summary"]
+    assert "dc2's VIP is held by 0 load balancers (none)" in got["summary"]
+    assert "HAProxy stopped on lb2" in got["summary"]
+    assert "backend dashboard on lb3 has no server up" in got["summary"]
+    assert "lb4 does not answer" in got["summary"]
