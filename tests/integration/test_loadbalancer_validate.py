@@ -81,7 +81,7 @@ def test_a_vrrp_password_longer_than_keepalived_keeps_is_refused(lab):
 
 
 def test_switch_site_to_an_unknown_site_is_refused(lab):
-    inventory, _ = lab
+    inventory = lab[0]
     proc = run_playbook(
         ROOT / "playbooks" / "switch-site.yml",
         inventory,

@@ -351,18 +351,20 @@ def test_scheduler_worker_mailer_chain(deps):
             )
             return rows if len(rows) >= 2 else None
 
-        tails = lambda: "\n".join(p.tail() for p in procs)  # noqa: E731
+        def tails():
+            return "\n".join(p.tail() for p in procs)
+
         rows = wait_for(delivered, 30, "two jobs in job_results and mail_log", interval=0.5, on_fail=tails)
         assert {r[2] for r in rows} == {"it-worker"} and {r[3] for r in rows} == {"it-worker"}
         assert {r[1] for r in rows} <= {"core-server", "downloader"}
         for p in procs:
             status, body = p.health()
             assert status == 200, (p.name, body)
-        _, sched = scheduler.health()
+        _status, sched = scheduler.health()
         assert sched["jobs"]["confirmed"] >= 2 and sched["jobs"]["failed"] == 0, sched
-        _, work = worker.health()
+        _status, work = worker.health()
         assert work["processed"] >= 2 and work["worker_kind"] == "core-server", work
-        _, mail = mailer.health()
+        _status, mail = mailer.health()
         assert mail["processed"] >= 2 and mail["dependencies"]["rabbitmq"]["ok"], mail
         for queue in ("apiha.jobs", "apiha.notifications"):
             q = deps["rmq"].api(0, "GET", f"/api/queues/%2F/{queue}").json()
@@ -377,7 +379,7 @@ def test_connector_heartbeats(deps):
     svc = ServiceProcess("connector", deps["env"], deps["logs"]).start()
     try:
         svc.wait_health(200, 15)
-        _, body = svc.health()
+        _status, body = svc.health()
         assert body["dependencies"]["postgresql"]["ok"] and body["dependencies"]["mongodb"]["ok"], body
         assert pg_app_sql(deps, "SELECT instance FROM connector_heartbeat") == [("it-connector",)]
         coll = deps["sims"].rs_client()["apiha_it"]["connector_heartbeats"]
@@ -409,7 +411,7 @@ def test_health_follows_postgresql_outage(dashboard, deps):
     deps["pg"].stop()
     try:
         dashboard.wait_health(503, 15)
-        _, body = dashboard.health()
+        _status, body = dashboard.health()
         assert body["dependencies"]["postgresql"]["ok"] is False and body["dependencies"]["mongodb"]["ok"], body
         assert requests.get(dashboard.url + "/", timeout=5).status_code == 200  # no database behind /
     finally:

@@ -136,7 +136,7 @@ def haproxy_socket(tmp_path):
     def serve():
         while True:
             try:
-                conn, _ = server.accept()
+                conn, _addr = server.accept()
             except OSError:
                 return
             with conn:

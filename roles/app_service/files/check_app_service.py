@@ -73,7 +73,9 @@ def main(argv=None):
     try:
         args = parse_args(argv)
     except SystemExit as exc:
-        return UNKNOWN if exc.code else OK
+        if exc.code in (0, None):  # --help
+            return OK
+        return UNKNOWN
     status, body, elapsed = probe(args.url, args.timeout)
     code, line = evaluate(args.name, status, body, elapsed, args.warning)
     print(line)

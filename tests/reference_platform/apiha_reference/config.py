@@ -75,7 +75,7 @@ def _get(env, name, default=None, required=False):
 def _host_port(item, default_port, name):
     item = item.strip()
     if item.startswith("["):  # [v6]:port
-        host, _, rest = item[1:].partition("]")
+        host, _sep, rest = item[1:].partition("]")
         port = rest.lstrip(":") or str(default_port)
     elif item.count(":") == 1:
         host, port = item.split(":")
