@@ -44,16 +44,21 @@ def service_placement(services, candidates, running=None, pinned=None, actionabl
             raise PlacementError("every service needs a name")
         where = [host for host in candidates if name in (running.get(host) or [])]
         untouchable = [host for host in where if host not in actionable]
+        startable = [host for host in candidates if host in actionable]
         choice = pinned.get(name)
         if untouchable:
+            # A copy this run cannot stop keeps running; ours (if any) is stopped.
             choice, reason = untouchable[0], "running (outside this run's hosts)"
-        elif choice in candidates:
+        elif choice in startable:
             reason = "pinned"
         elif where:
             choice, reason = where[0], "running"
+        elif startable:
+            choice = startable[0]
+            reason = "pinned host unreachable or outside this run, placed" if pinned.get(name) else "placed"
         else:
-            choice = candidates[0]
-            reason = "pinned host unreachable, placed" if pinned.get(name) else "placed"
+            # Nowhere to start it within this run: say so rather than stop or start anything.
+            choice, reason = None, "runs nowhere and no host of this run can start it"
         stop = [host for host in where if host != choice and host in actionable]
         placement[name] = {"host": choice, "reason": reason, "stop": stop}
     return placement

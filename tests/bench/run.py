@@ -298,6 +298,9 @@ def app_rows():
     failed = sum(r["failed"] for r in dash)
     gets = sum(r["gets"] for r in dash)
     gaps = ", ".join(f"{r['longest_gap_s']:.2f}" for r in dash)
+    broken = [r for r in dash + lb if not r.get("ok_at_end") or r.get("kill_rc") != 0]
+    if broken:
+        raise SystemExit(f"bench: a kill did not happen or the site did not answer again: {broken}")
     moves = [r["longest_gap_s"] for r in lb]
     return [
         ("measure", "value", "goal"),

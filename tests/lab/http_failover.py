@@ -51,8 +51,9 @@ def run(args):
             break
         now = time.monotonic()
         if kill_at is None and now - start >= args.kill_after and args.kill:
-            kill_result = subprocess.run(
-                ["docker", "kill", args.kill], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False
+            # Asynchronous: the GETs go on while docker kills the container (its own run time is no client's gap).
+            kill_result = subprocess.Popen(
+                ["docker", "kill", args.kill], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
             kill_at = time.monotonic()
         status, who = get_once(parts, args.timeout)
@@ -71,10 +72,16 @@ def run(args):
             first_fail = first_fail if first_fail is not None else t - start
             last_fail = t - start
         time.sleep(max(0.0, interval - (time.monotonic() - now)))
+    end = time.monotonic()
+    if last_ok is None or (last_fail is not None and last_fail > last_ok - start):
+        # An outage still open when the loop ends counts up to the end (from the last success, or the start).
+        open_gap = end - (last_ok if last_ok is not None else start)
+        if open_gap > longest_gap:
+            longest_gap, gap_at = open_gap, (last_ok - start) if last_ok is not None else 0.0
     return {
         "url": args.url,
         "killed": args.kill,
-        "kill_rc": None if kill_result is None else kill_result.returncode,
+        "kill_rc": None if kill_result is None else kill_result.wait(timeout=30),
         "kill_at_s": None if kill_at is None else round(kill_at - start, 2),
         "seconds": round(time.monotonic() - start, 2),
         "gets": total,

@@ -32,5 +32,9 @@ def test_defaults_and_argument_specs_declare_the_same_variables(role):
 
 @pytest.mark.parametrize("role", ROLES, ids=[r.name for r in ROLES])
 def test_secret_options_are_no_log(role):
-    secrets = [k for k in _spec_options(role) if k.endswith(("_password", "_secret", "_erlang_cookie", "_key_content"))]
+    secrets = [
+        k
+        for k in _spec_options(role)
+        if k.endswith(("_password", "_secret", "_erlang_cookie", "_key_content", "_secret_environment"))
+    ]
     assert [k for k in secrets if not _spec_options(role)[k].get("no_log")] == []

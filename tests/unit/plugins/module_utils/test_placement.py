@@ -38,7 +38,7 @@ def test_pinned_host_wins_and_stops_the_other_copy():
 def test_unreachable_pinned_host_falls_back():
     got = service_placement([{"name": "mailer"}], ["dc2-node1"], {}, {"mailer": "dc1-node1"})
     assert got["mailer"]["host"] == "dc2-node1"
-    assert got["mailer"]["reason"].startswith("pinned host unreachable")
+    assert got["mailer"]["reason"].startswith("pinned host unreachable or outside this run")
 
 
 def test_no_candidate_is_a_clear_error():
@@ -58,4 +58,22 @@ def test_a_copy_outside_the_limit_is_kept_and_ours_stopped():
 def test_limited_run_does_not_start_a_second_copy():
     got = service_placement(["mailer"], HOSTS, {"dc2-node1": ["mailer"]}, {}, actionable=["dc1-node1"])
     assert got["mailer"]["host"] == "dc2-node1"
+    assert got["mailer"]["stop"] == []
+
+
+def test_limited_run_places_only_on_its_own_hosts():
+    # Nothing runs; dc1-node1 is preferred but outside the run: start it on dc2-node1, which the run can act on.
+    got = service_placement(["mailer"], HOSTS, {}, {}, actionable=["dc2-node1"])
+    assert got["mailer"] == {"host": "dc2-node1", "reason": "placed", "stop": []}
+
+
+def test_pin_outside_the_run_does_not_stop_the_running_copy():
+    got = service_placement(["mailer"], HOSTS, {"dc2-node1": ["mailer"]}, {"mailer": "dc1-node1"}, ["dc2-node1"])
+    assert got["mailer"]["host"] == "dc2-node1"
+    assert got["mailer"]["stop"] == []
+
+
+def test_nothing_running_and_no_host_of_the_run_can_start_it():
+    got = service_placement(["mailer"], HOSTS, {}, {}, actionable=[])
+    assert got["mailer"]["host"] is None
     assert got["mailer"]["stop"] == []
