@@ -7,8 +7,10 @@ to the lab: HTTP GETs to the VIP (an address on the lab's own bridge) and ``dock
 
 Every GET is a new connection (as a browser's first request after a failover would be), with a short timeout;
 a GET that times out, is refused or answers anything but 200 is a failure. The report gives the number of GETs,
-the failures, the longest gap between two successful GETs (the outage a user saw) and which instance answered
-before and after the kill. Bounded: the loop stops after --max-seconds; at most --rate GETs a second.
+the failures, the longest gap between two successful GETs (the outage a user saw; an outage still open at the end
+counts up to the end) and which instance answered before the kill, while docker was killing the container, and
+after docker kill returned. Bounded: the loop stops after --max-seconds (at most 300) or once --stop-file exists;
+at most --rate GETs a second. Without --kill it measures a planned change (a rolling deploy) the same way.
 """
 
 import argparse
@@ -44,7 +46,8 @@ def run(args):
     last_ok = None
     longest_gap = 0.0
     gap_at = None
-    before, after, errors = {}, {}, {}
+    before, during, after, errors = {}, {}, {}, {}
+    kill_done = None
     first_fail = last_fail = None
     while time.monotonic() - start < args.max_seconds:
         if args.stop_file and os.path.exists(args.stop_file):
@@ -56,6 +59,8 @@ def run(args):
                 ["docker", "kill", args.kill], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
             kill_at = time.monotonic()
+        if kill_result is not None and kill_done is None and kill_result.poll() is not None:
+            kill_done = time.monotonic()
         status, who = get_once(parts, args.timeout)
         t = time.monotonic()
         total += 1
@@ -63,7 +68,7 @@ def run(args):
             if last_ok is not None and t - last_ok > longest_gap:
                 longest_gap, gap_at = t - last_ok, last_ok - start
             last_ok = t
-            bucket = before if kill_at is None else after
+            bucket = before if kill_at is None else (after if kill_done is not None else during)
             bucket[who] = bucket.get(who, 0) + 1
         else:
             failed += 1
@@ -93,6 +98,7 @@ def run(args):
         "longest_gap_started_s": None if gap_at is None else round(gap_at, 2),
         "normal_interval_s": round(interval, 3),
         "instances_before": before,
+        "instances_during_kill": during,
         "instances_after": after,
         "ok_at_end": last_ok is not None and (last_fail is None or last_ok - start > last_fail),
     }
