@@ -6,6 +6,7 @@ NOTHING, so a redelivery after a crash or failover is harmless. A PostgreSQL out
 queue (with a pause); a RabbitMQ outage re-opens the connection on the next node. Neither stops the process.
 """
 
+import abc
 import json
 import logging
 import threading
@@ -20,7 +21,7 @@ from .runtime import CachedProbe, Service, short_error
 LOG = logging.getLogger("apiha.consumer")
 
 
-class Consumer(Service):
+class Consumer(Service, abc.ABC):
     queue = None
     schema = ()
 
@@ -59,9 +60,9 @@ class Consumer(Service):
     def extra_health(self):
         return {}
 
+    @abc.abstractmethod
     def handle(self, ch, message):
         """Process one decoded message (write, follow-ups); raise Unavailable/AMQPError to requeue it."""
-        raise NotImplementedError
 
     def loop(self, stop):
         conn = None
