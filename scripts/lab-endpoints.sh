@@ -26,4 +26,6 @@ if [ "${#pg_hosts[@]}" -gt 0 ]; then
   hosts=$(IFS=,; echo "${pg_hosts[*]}")
   printf '  PostgreSQL   postgresql://apifortress@%s/apifortress?target_session_attrs=read-write  (the leader, wherever it is)\n' "$hosts"
 fi
+printf '  Dashboard    http://172.29.1.100/ (dc1 VIP)   http://172.29.2.100/ (dc2 VIP)   reference platform, not the platform\n'
+printf '  DNS          dig @172.29.0.31 app.apiha.lab   (switch-site.yml -e switch_site_to=dc2 moves it)\n'
 printf '\nHealth again: make lab-health    Remove the lab: make lab-destroy\n'
