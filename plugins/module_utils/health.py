@@ -398,6 +398,15 @@ def mongodb_health_rows(results, topology=None, expected=None, addresses=None, l
     return {"summary": summary, "rows": rows}
 
 
+def _summary(rows, problems, nothing_read, ok):
+    """The summary line of a tier: NO ANSWER when no row could be read, DEGRADED with the problems, else ok."""
+    if not rows:
+        return f"NO ANSWER ({nothing_read})"
+    if problems:
+        return "DEGRADED: " + "; ".join(problems)
+    return ok
+
+
 def app_health_rows(probes, topology=None, single_instance=None):
     """Rows for the application tiers: one per (host, service).
 
@@ -443,15 +452,10 @@ def app_health_rows(probes, topology=None, single_instance=None):
         count = len(running_on.get(name, []))
         if count != 1:
             problems.append(f"{name} runs on {count} hosts (expected exactly 1)")
-    if not rows:
-        summary = "NO ANSWER (no application host could be read)"
-    elif problems:
-        summary = "DEGRADED: " + "; ".join(problems)
-    else:
-        summary = f"OK: {len(rows)} instances, every running one healthy"
-        if single:
-            summary += ", " + ", ".join(f"{n} on {running_on[n][0]}" for n in sorted(single))
-    return {"summary": summary, "rows": rows}
+    ok = f"OK: {len(rows)} instances, every running one healthy"
+    if single and not problems:
+        ok += ", " + ", ".join(f"{n} on {running_on[n][0]}" for n in sorted(single))
+    return {"summary": _summary(rows, problems, "no application host could be read", ok), "rows": rows}
 
 
 def lb_health_rows(statuses, topology=None):
@@ -503,10 +507,5 @@ def lb_health_rows(statuses, topology=None):
     for site, held in sorted(holders.items()):
         if len(held) != 1:
             problems.append(f"{site}'s VIP is held by {len(held)} load balancers ({', '.join(held) or 'none'})")
-    if not rows:
-        summary = "NO ANSWER (no load balancer could be read)"
-    elif problems:
-        summary = "DEGRADED: " + "; ".join(problems)
-    else:
-        summary = "OK: " + ", ".join(f"{site} VIP on {held[0]}" for site, held in sorted(holders.items()))
-    return {"summary": summary, "rows": rows}
+    ok = "" if problems else "OK: " + ", ".join(f"{site} VIP on {held[0]}" for site, held in sorted(holders.items()))
+    return {"summary": _summary(rows, problems, "no load balancer could be read", ok), "rows": rows}
