@@ -463,6 +463,25 @@ def queues_by_node(quorum_queues, node_names=()):
     return dict(sorted(out.items()))
 
 
+def canonical_definitions(definitions):
+    """GET /api/definitions with every list sorted: the same definitions always give the same document.
+
+    The broker returns users, queues, bindings... in table order, which can change when an unrelated object is
+    added; a backup file kept from it should change only when a definition does. Lists are sorted by each item's
+    JSON form (keys sorted), other values are kept as they are. Raises RabbitMQParameterError for a non-dict input.
+    """
+    if not isinstance(definitions, dict):
+        raise RabbitMQParameterError(
+            f"definitions must be the JSON object of GET /api/definitions, got {type(definitions).__name__}"
+        )
+    out = {}
+    for key, value in definitions.items():
+        if isinstance(value, list):
+            value = sorted(value, key=lambda item: json.dumps(item, sort_keys=True))
+        out[key] = value
+    return out
+
+
 def cluster_summary(overview, raw_nodes, raw_queues, raw_policies):
     """Everything rabbitmq_cluster_info returns, from the four API answers. Pure."""
     nodes = summarize_nodes(raw_nodes)
