@@ -346,6 +346,23 @@ def pick_transfer_target(members, exclude_id):
     return sorted(candidates, key=lambda m: (-int(m.get("raft_index") or 0), m["name"]))[0]
 
 
+def validate_key(key):
+    """An absolute key without surrounding spaces or newlines (raises EtcdParameterError naming the option)."""
+    if not isinstance(key, str) or not key.startswith("/") or key.strip() != key or "\n" in key or len(key) < 2:
+        raise EtcdParameterError(
+            f"key: {key!r} is not an absolute key without spaces or newlines; give one such as "
+            "/apiplatform-ha/placement/mailer"
+        )
+    return key
+
+
+def plan_key(previous, desired, state):
+    """``(changed, value_after)`` for a key whose current value is ``previous`` (None: the key is absent)."""
+    if state == "absent":
+        return previous is not None, None
+    return previous != desired, desired
+
+
 def initial_cluster(members, name=None, member_id=None):
     """ETCD_INITIAL_CLUSTER a joining member needs: ``name=peerurl`` for every peer URL of every member.
 
@@ -563,6 +580,11 @@ class EtcdClient:
         data = self.call("/v3/kv/range", {"key": _b64(key)})
         kvs = data.get("kvs") or []
         return _unb64(kvs[0].get("value")) if kvs else None
+
+    def delete(self, key):
+        """Delete ``key``; returns how many keys were deleted (0 or 1)."""
+        data = self.call("/v3/kv/deleterange", {"key": _b64(key)})
+        return int(data.get("deleted") or 0)
 
     def member_status(self, member, timeout):
         """``{'status': answer or None, 'error': str or None}`` asking the member itself at its client URLs."""

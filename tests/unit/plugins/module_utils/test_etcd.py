@@ -462,3 +462,31 @@ def test_client_tls_settings():
     assert c.verify == "/ca" and c.cert == ("/c", "/k")
     c = EtcdClient(["https://h:2379"], validate_certs=False, session=FakeSession({}))
     assert c.verify is False and c.cert is None
+
+
+# -- etcd_key ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["/apiplatform-ha/placement/mailer", "/a"])
+def test_validate_key_accepts_absolute_keys(key):
+    assert etcd.validate_key(key) == key
+
+
+@pytest.mark.parametrize("key", ["placement/mailer", "", "/", " /a", "/a ", "/a\nb", None])
+def test_validate_key_refuses_with_the_option_and_an_example(key):
+    with pytest.raises(etcd.EtcdParameterError, match=r"^key: .*/apiplatform-ha/placement/mailer"):
+        etcd.validate_key(key)
+
+
+@pytest.mark.parametrize(
+    ("previous", "desired", "state", "expected"),
+    [
+        (None, "app1", "present", (True, "app1")),
+        ("app1", "app1", "present", (False, "app1")),
+        ("app1", "app2", "present", (True, "app2")),
+        ("app1", None, "absent", (True, None)),
+        (None, None, "absent", (False, None)),
+    ],
+)
+def test_plan_key(previous, desired, state, expected):
+    assert etcd.plan_key(previous, desired, state) == expected
