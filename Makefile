@@ -53,6 +53,10 @@ lab-health: venv collections ## Print the lab's health table again
 lab-destroy: venv collections ## Remove only the lab's containers, networks and volumes
 	molecule destroy -s default
 
+.PHONY: drill-replace
+drill-replace: deps ## On a converged lab (make lab): replace dc2-node2 by an empty server with the same name
+	MOLECULE_PROJECT_DIRECTORY=$(CURDIR) ansible-playbook -i $(LAB_INVENTORY) molecule/default/drill_replace.yml
+
 .PHONY: lint
 lint: venv collections ## ruff, yamllint, ansible-lint (production profile, offline)
 	ruff check .

@@ -356,6 +356,13 @@ def validate_key(key):
     return key
 
 
+def validate_value(value, state):
+    """The value to store: a string with state=present (raises EtcdParameterError naming the option)."""
+    if state == "present" and not isinstance(value, str):
+        raise EtcdParameterError("value: give the text to store with state=present (it was null)")
+    return value
+
+
 def plan_key(previous, desired, state):
     """``(changed, value_after)`` for a key whose current value is ``previous`` (None: the key is absent)."""
     if state == "absent":

@@ -41,6 +41,9 @@ ROLE_HINT = "the apiplatform.ha.shared_fs role creates it on every sync host"
 # rrsync's single-run lock: what it says when another rsync holds it, and the pauses (s) before trying again.
 RRSYNC_BUSY = "Another instance of rrsync is already accessing this directory"
 RRSYNC_BUSY_RETRIES = (0.2, 0.5, 1.0)
+# A file list this short is written to a waiting rsync's stdin without blocking (POSIX pipes hold at least 4 KiB,
+# Linux ones 64 KiB); a longer one is handed over while rsync reads it.
+PIPE_SAFE = 4096
 
 
 class SharedFsError(Exception):
@@ -174,6 +177,21 @@ def plan_sync(source, destination, base, delete=False, conflict_policy="report",
             f"conflict_policy: {conflict_policy!r} is not one of {', '.join(CONFLICT_POLICIES)}"
         )
     add, change, remove, conflicts, dest_changes, skipped = [], [], [], [], [], []
+    if source == destination:
+        # Both sides already equal (the common case of a run with nothing to do): every present path is unchanged,
+        # whatever the base and the policy say, and the base follows the source. One dict comparison instead of the
+        # walk over every path below (which reaches the same result).
+        new_base = {p: f for p, f in source.items() if in_subpaths(p, subpaths)} if subpaths else dict(source)
+        return {
+            "add": add,
+            "change": change,
+            "delete": remove,
+            "conflicts": conflicts,
+            "destination_changes": dest_changes,
+            "skipped_deletions": skipped,
+            "base": new_base,
+            "unchanged": len(new_base),
+        }
     new_base = {}
     unchanged = 0
     first_sync = base is None
@@ -420,11 +438,16 @@ def build_manifest(root, cache=None):
     file; hash is the sha256 of its content) or ``l`` (symlink; hash is the link target). Other file types are
     skipped. A file whose size, mtime, inode and ctime equal its cache entry is not hashed again; ctime is in the key
     because any write changes it, so a content change that keeps size and mtime (even ``touch -r``) is still hashed.
+    A symlink with the same key is not read again either (a symlink's target cannot change in place).
+
+    ``stats``: ``hashed`` and ``cached`` (regular files), and ``unchanged``: whether ``files`` equals the cache
+    (every entry taken from it, none added or removed), so that what was derived from the cache (its digest, its
+    size) still holds.
     """
     cache = cache or {}
     files = {}
-    hashed = cached = 0
-    is_dir, is_lnk, is_reg = stat.S_ISDIR, stat.S_ISLNK, stat.S_ISREG
+    hashed = cached = reused = 0
+    is_lnk, is_reg = stat.S_ISLNK, stat.S_ISREG
     stack = [("", root)]
     while stack:
         rel_dir, abs_dir = stack.pop()
@@ -440,21 +463,19 @@ def build_manifest(root, cache=None):
                 continue
             rel = prefix + name
             try:
+                # The directory entry's type says "directory" without a stat (one system call less per directory).
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((rel, entry.path))
+                    continue
                 st = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue  # vanished while walking
             mode = st.st_mode
+            old = cache.get(rel)
+            # The cache key, compared field by field (the hot path of a run with nothing to do); the size below.
+            same = old and old[2] == st.st_mtime_ns and old[3] == st.st_ino and old[4] == st.st_ctime_ns
             if is_reg(mode):
-                old = cache.get(rel)
-                # The cache key, compared field by field (the hot path of a run with nothing to do).
-                if (
-                    old
-                    and old[0] == "f"
-                    and old[1] == st.st_size
-                    and old[2] == st.st_mtime_ns
-                    and old[3] == st.st_ino
-                    and old[4] == st.st_ctime_ns
-                ):
+                if same and old[0] == "f" and old[1] == st.st_size:
                     files[rel] = old
                     cached += 1
                     continue
@@ -466,15 +487,34 @@ def build_manifest(root, cache=None):
                     raise SharedFsTreeError(f"cannot read {entry.path}: {e.strerror}; fix its permissions") from None
                 files[rel] = ["f", st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, digest]
                 hashed += 1
-            elif is_dir(mode):
-                stack.append((rel, entry.path))
             elif is_lnk(mode):
-                files[rel] = ["l", 0, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, os.readlink(entry.path)]
-    return files, {"hashed": hashed, "cached": cached}
+                if same and old[0] == "l":
+                    files[rel] = old
+                    reused += 1
+                    continue
+                try:
+                    target = os.readlink(entry.path)
+                except FileNotFoundError:
+                    continue
+                files[rel] = ["l", 0, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, target]
+    unchanged = cached + reused == len(files) == len(cache)
+    return files, {"hashed": hashed, "cached": cached, "unchanged": unchanged}
 
 
-def manifest_document(files, site="", host="", digest=None):
-    """The manifest as saved; ``digest`` (of ``files``, when the caller already has it) saves computing it again."""
+def cached_totals(doc, stats):
+    """(digest, bytes) of the cached manifest ``doc`` when the walk found exactly its files (``stats["unchanged"]``),
+    else (None, None): what :func:`manifest_document` would compute again, at a cost, for the same result."""
+    if not doc or not stats.get("unchanged"):
+        return None, None
+    digest, size = doc.get("digest"), doc.get("bytes")
+    if not isinstance(digest, str) or len(digest) != 64 or not isinstance(size, int) or isinstance(size, bool):
+        return None, None
+    return digest, size
+
+
+def manifest_document(files, site="", host="", digest=None, total_bytes=None):
+    """The manifest as saved; ``digest`` and ``total_bytes`` (of ``files``, when the caller already has them) save
+    computing them again."""
     return {
         "format": MANIFEST_FORMAT,
         "built": time.time(),
@@ -482,7 +522,7 @@ def manifest_document(files, site="", host="", digest=None):
         "host": host,
         "digest": manifest_digest(files) if digest is None else digest,
         "count": len(files),
-        "bytes": sum(entry_size(e) for e in files.values()),
+        "bytes": sum(entry_size(e) for e in files.values()) if total_bytes is None else total_bytes,
         "files": files,
     }
 
@@ -500,23 +540,56 @@ def read_json(path, what):
 
 def load_manifest(root):
     """The cached manifest document of the tree, or None (a corrupt cache is ignored: it is rebuilt)."""
+    return load_manifest_text(root)[0]
+
+
+def load_manifest_text(root):
+    """(document, its JSON text) of the cached manifest of the tree, or (None, None) as :func:`load_manifest`."""
     try:
-        doc = read_json(meta_path(root, MANIFEST_NAME), "manifest")
-    except SharedFsManifestError:
-        return None
-    if not doc or doc.get("format") != MANIFEST_FORMAT or not isinstance(doc.get("files"), dict):
-        return None
-    return doc
+        with open(meta_path(root, MANIFEST_NAME), encoding="utf-8") as fh:
+            text = fh.read()
+        doc = json.loads(text)
+    except (OSError, ValueError):
+        return None, None
+    if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT or not isinstance(doc.get("files"), dict):
+        return None, None
+    return doc, text
+
+
+def manifest_text(doc, cached=None, cached_text=None):
+    """``to_json(doc)`` for a manifest document. ``cached`` and ``cached_text``: the cached manifest (see
+    :func:`load_manifest_text`) when ``doc["files"]`` holds exactly its entries (the walk found it unchanged): the
+    text of its files, the bulk of the document, is then copied instead of serialised again. It is the last key of
+    a manifest as written here, after scalar values only, so it starts at the first ``,"files":`` of the text (a
+    string cannot hold an unescaped quote) and ends before the text's last brace."""
+    if cached is not None and cached_text and cached_text.endswith("}") and list(cached)[-1] == "files":
+        marker = ',"files":'
+        start = cached_text.find(marker)
+        scalars = all(isinstance(v, (str, int, float, type(None))) for k, v in cached.items() if k != "files")
+        if start > 0 and scalars:
+            head = to_json({k: v for k, v in doc.items() if k != "files"})
+            return f"{head[:-1]}{marker}{cached_text[start + len(marker) : -1]}}}"
+    return to_json(doc)
+
+
+def to_json(data):
+    """Compact JSON text, as the metadata files are written (one string: far faster than json.dump)."""
+    return json.dumps(data, separators=(",", ":"))
 
 
 def write_json_atomic(path, data):
     """Write JSON next to ``path`` and rename it into place; owner and group follow the parent directory."""
+    write_text_atomic(path, to_json(data))
+
+
+def write_text_atomic(path, text):
+    """Write ``text`` (already serialised JSON) as :func:`write_json_atomic` does."""
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(data, separators=(",", ":")))  # one string: far faster than json.dump
+            fh.write(text)
         os.chmod(tmp, 0o660)
         if os.geteuid() == 0:
             st = os.stat(directory)
@@ -541,12 +614,13 @@ def ensure_meta_dir(root):
 
 def refresh_manifest(root, site="", host="", save=True):
     """Build the manifest with the cache and (when ``save``) write it back; return (document, stats)."""
-    old = load_manifest(root)
+    old, old_text = load_manifest_text(root)
     files, stats = build_manifest(root, (old or {}).get("files"))
-    doc = manifest_document(files, site, host)
+    doc = manifest_document(files, site, host, *cached_totals(old, stats))
     if save:
         ensure_meta_dir(root)
-        write_json_atomic(meta_path(root, MANIFEST_NAME), doc)
+        cached = (old, old_text) if stats["unchanged"] else ()
+        write_text_atomic(meta_path(root, MANIFEST_NAME), manifest_text(doc, *cached))
     return doc, stats
 
 
@@ -580,6 +654,7 @@ def read_peer_records(root):
 
 
 def sync_record(peer, role, digest, base, when, source_site, destination_site, summary):
+    """A sync record as saved in ``peers/<peer>.json`` (see :func:`sync_record_text`)."""
     return {
         "format": MANIFEST_FORMAT,
         "peer": peer,
@@ -591,6 +666,18 @@ def sync_record(peer, role, digest, base, when, source_site, destination_site, s
         "summary": summary,
         "base": base,
     }
+
+
+def sync_record_text(record, base_text=None, **changes):
+    """The JSON text of ``record`` with ``changes`` (say peer and role), the same text as ``to_json(dict(record,
+    **changes))`` when "base" is the record's last key, as :func:`sync_record` makes it. ``base_text``:
+    ``to_json(record["base"])``, when the caller already has it: the two sides' records share the base, the bulk of a
+    record, which is then serialised once for both."""
+    if base_text is None:
+        return to_json(dict(record, **changes))
+    head = to_json({k: v for k, v in dict(record, **changes).items() if k != "base"})
+    # "base" is the record's last key (see sync_record): put it back where json.dumps would.
+    return f'{head[:-1]},"base":{base_text}}}' if len(head) > 2 else f'{{"base":{base_text}}}'
 
 
 def rsync_leftovers(root):
@@ -689,14 +776,17 @@ class RsyncRemote:
             args.append(f"--timeout={self.timeout}")
         return args
 
-    def _run(self, args, stdin=None):
+    def _run(self, args, stdin=None, on_busy=None):
         """Run one rsync; again, after a short pause, while the destination's rrsync is busy with another one (its
-        lock admits one rsync at a time: the previous one of this run may not have ended there yet)."""
+        lock admits one rsync at a time: the previous one of this run may not have ended there yet).
+
+        ``on_busy``: called before each new try; returns True when it freed the lock itself (then no pause)."""
         for pause in RRSYNC_BUSY_RETRIES:
             rc, out, err = self.runner(args, stdin)
             if rc == 0 or RRSYNC_BUSY not in (err or ""):
                 break
-            time.sleep(pause)
+            if not (on_busy and on_busy()):
+                time.sleep(pause)
         else:
             rc, out, err = self.runner(args, stdin)
         return rc, out, err
@@ -717,11 +807,13 @@ class RsyncRemote:
                 stderr=err,
             )
 
-    def fetch(self, rel, local_path, what):
-        """Copy one file from the destination tree to ``local_path``; None when it does not exist there."""
+    def fetch(self, rel, local_path, what, on_busy=None):
+        """Copy one file from the destination tree to ``local_path``; None when it does not exist there.
+
+        ``on_busy``: see :meth:`_run` (a read meets rrsync's lock only where the destination locks reads too)."""
         args = [*self.base_args(), "--quiet", self.remote(rel), local_path]
         self.executed.append(args)
-        rc, _out, err = self._run(args, None)
+        rc, _out, err = self._run(args, None, on_busy)
         if rc in (12, 23) and "No such file" in (err or ""):
             return None  # rsync says 23; through rrsync the missing path ends the session (12)
         if rc != 0:
@@ -778,22 +870,52 @@ class PendingPush:
         self.remote = remote
         self.args = args
         self.proc = proc
+        self.listing = None  # the list given to start(), copied by finish()
+        self.handed = False  # whether start() wrote it to the waiting rsync
+
+    def alive(self):
+        """Whether the started rsync still waits (False without one: with a custom runner it runs at send())."""
+        return self.proc is not None and self.proc.poll() is None
 
     def send(self, names, what="recording the sync"):
         """Copy ``names`` (relative to the prepared local directory); raise like any other rsync failure."""
-        listing = "\0".join(names) + "\0"
+        self.start(names)
+        return self.finish(what)
+
+    def start(self, names):
+        """Give the waiting rsync its list and return at once: it copies while the caller does something else, and
+        :meth:`finish` waits for it."""
+        self.listing = "\0".join(names) + "\0"
+        self.handed = False
+        proc = self.proc
+        if proc is None or proc.poll() is not None or len(self.listing) > PIPE_SAFE:
+            return  # finish() runs it again, or hands the list over while it reads
+        try:
+            proc.stdin.write(self.listing)
+            proc.stdin.flush()
+        except (OSError, ValueError):
+            return  # it ended meanwhile: finish() runs it again
+        self.handed = True
+
+    def finish(self, what="recording the sync"):
+        """Wait for the copy given to :meth:`start`; raise like any other rsync failure."""
+        if self.listing is None:
+            raise ValueError("PendingPush.finish() before start()")
+        listing, handed, self.listing, self.handed = self.listing, self.handed, None, False
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is not None:
-            # It ended before it got its list (say the destination's rrsync was still busy with the previous
-            # rsync, or the shared connection dropped): nothing was copied, run it again now.
-            proc.communicate()
-            proc = None
-        if proc is None:
-            return self.remote._call(self.args, listing, what)
-        self.remote.executed.append(self.args)
-        out, err = proc.communicate(listing)
-        self.remote._check(proc.returncode, err, what)
-        return out
+        if proc is not None:
+            if not handed and proc.poll() is not None:
+                proc.communicate()  # it ended before it got its list: nothing was copied
+            else:
+                out, err = proc.communicate(None if handed else listing)
+                if proc.returncode == 0 or RRSYNC_BUSY not in (err or ""):
+                    self.remote.executed.append(self.args)
+                    self.remote._check(proc.returncode, err, what)
+                    return out
+                # The destination's rrsync was still busy with another rsync when this one reached it (its lock
+                # admits one at a time): it ended without reading the list, nothing was copied.
+        # Run it again now (also when the shared connection dropped while it waited).
+        return self.remote._call(self.args, listing, what)
 
     def cancel(self, wait=False):
         """End the waiting rsync with nothing copied (idempotent).
@@ -802,10 +924,11 @@ class PendingPush:
         lock before the next rsync starts; otherwise it is killed (when no other rsync follows).
         """
         proc, self.proc = self.proc, None
+        self.listing, self.handed = None, False
         if proc is None:
             return
         if wait and proc.poll() is None:
-            with contextlib.suppress(OSError, subprocess.SubprocessError):
+            with contextlib.suppress(OSError, ValueError, subprocess.SubprocessError):
                 proc.communicate("", timeout=max(60, self.remote.connect_timeout * 3))
         if proc.poll() is None:
             proc.kill()

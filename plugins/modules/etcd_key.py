@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: etcd_key
 short_description: Set or delete one key of an etcd v3 cluster
-version_added: 0.1.0
+version_added: 0.5.0
 description:
   - Writes O(value) under O(key), or deletes O(key), through etcd's v3 JSON gateway (no etcd client library or
     C(etcdctl) needed on the host).
@@ -101,6 +101,7 @@ from ansible_collections.apiplatform.ha.plugins.module_utils.etcd import (
     etcd_required_together,
     plan_key,
     validate_key,
+    validate_value,
 )
 
 
@@ -123,6 +124,7 @@ def main():
     params = module.params
     try:
         validate_key(params["key"])
+        validate_value(params["value"], params["state"])
         client = EtcdClient.from_params(params)
         previous = client.get(params["key"])
         changed, after = plan_key(previous, params["value"], params["state"])

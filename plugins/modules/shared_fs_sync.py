@@ -35,6 +35,11 @@ description:
   - "All the rsync calls of a run share one ssh connection (ssh C(ControlMaster), its socket in a private temporary
     directory, closed when the run ends, also on errors). Each call is still its own ssh session, which the
     destination's forced C(rrsync) command restricts exactly as before."
+  - "A run with nothing to move opens two sessions: one reads the destination's manifest, one writes the sync record
+    (rsync moves data one way per session, and the record depends on what was read). The record's session is
+    started early and waits for its file list, so that its start-up (ssh session, C(rrsync), rsync's handshake)
+    overlaps other work: after the manifest is fetched, or with O(destination_unlocked_reads=true) while it is
+    fetched."
   - Empty directories, file owners and ACLs are not synchronised (regular files, symlinks, permissions and mtimes
     are).
 author:
@@ -101,6 +106,18 @@ options:
     description: Refuse a destination manifest older than this many seconds (it must be fresh to detect conflicts).
     type: int
     default: 900
+  destination_unlocked_reads:
+    description:
+      - The destination's forced command serves reads without the lock of C(rrsync) (C(rrsync -ro), which cannot
+        write), and writes with it, as the C(apiplatform.ha.shared_fs) role's dispatcher does
+        (C(shared_fs_sync_unlocked_reads)). The session that writes the sync record then starts while the
+        destination's manifest is fetched, and holds the lock (no other source writes the tree meanwhile) until the
+        record is sent.
+      - Leave V(false) for a destination forced into plain C(rrsync), which locks reads too and so admits one session
+        at a time. Set wrongly, the run still succeeds; it is only slower (the two sessions meet the lock, and the
+        record's session is ended and started again after the read).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - apiplatform.ha.shared_fs
   - ansible.builtin.action_common_attributes
@@ -283,6 +300,7 @@ from ansible_collections.apiplatform.ha.plugins.module_utils.shared_fs import (
     SharedFsManifestError,
     SharedFsParameterError,
     build_manifest,
+    cached_totals,
     check_tree,
     diff_text,
     digest_of,
@@ -290,10 +308,11 @@ from ansible_collections.apiplatform.ha.plugins.module_utils.shared_fs import (
     expected_destination,
     has_changes,
     in_subpaths,
-    load_manifest,
+    load_manifest_text,
     manifest_digest,
     manifest_document,
     manifest_fingerprints,
+    manifest_text,
     meta_path,
     normalize_subpaths,
     peer_record_path,
@@ -303,9 +322,11 @@ from ansible_collections.apiplatform.ha.plugins.module_utils.shared_fs import (
     read_peer_record,
     spawn,
     sync_record,
+    sync_record_text,
+    to_json,
     tree_argument_spec,
     validate_root,
-    write_json_atomic,
+    write_text_atomic,
 )
 
 
@@ -342,9 +363,12 @@ def validate(params):
 class SyncResource:
     """The two trees: the local (source) one on disk, the remote (destination) one through rsync.
 
-    All the rsync calls of one run share one ssh connection (its socket in a private temporary directory); the
-    sync record's rsync is started as soon as the destination's manifest is fetched, so that its ssh session and
-    rrsync start while the plan is made (see :meth:`RsyncRemote.prepare_push`). :meth:`close` ends both.
+    All the rsync calls of one run share one ssh connection (its socket in a private temporary directory). The
+    sync record's rsync is started before it is needed, so that its ssh session, the destination's rrsync and
+    rsync's handshake happen while the run does other work (see :meth:`RsyncRemote.prepare_push`): as soon as the
+    destination's manifest is fetched or, when the destination reads without rrsync's lock
+    (``destination_unlocked_reads``), as soon as the shared connection is up, while the manifest is fetched.
+    :meth:`close` ends both.
     """
 
     def __init__(self, module, root, remote):
@@ -359,9 +383,14 @@ class SyncResource:
         self.control = tempfile.mkdtemp(prefix="sfs-cm-", dir="/tmp" if len(tempfile.gettempdir()) > 30 else None)
         self.remote.share_connection(self.control)
         self.pending = None
+        self.early_record = bool(module.params.get("destination_unlocked_reads"))
+        self.starter = None  # (stop event, thread) of the early record push
+        self.source_totals = (None, None)  # digest and bytes of the source's cached manifest, while they hold
+        self.source_cache = ()  # that manifest and its text, while they hold (see manifest_text)
 
     def close(self):
         try:
+            self.stop_starter()
             self.cancel_record()
         finally:
             self.remote.close()
@@ -369,8 +398,11 @@ class SyncResource:
             shutil.rmtree(self.control, ignore_errors=True)
 
     def read_source(self):
-        old = load_manifest(self.root)
-        return build_manifest(self.root, (old or {}).get("files"))
+        old, old_text = load_manifest_text(self.root)
+        files, stats = build_manifest(self.root, (old or {}).get("files"))
+        self.source_totals = cached_totals(old, stats)
+        self.source_cache = (old, old_text) if stats["unchanged"] else ()
+        return files, stats
 
     def read_trees(self, expected_site, source_site, max_age, now, prepare_record=False):
         """(source files, source stats, destination files): the source is walked while the destination's manifest
@@ -397,9 +429,56 @@ class SyncResource:
             raise box["error"]
         return (*box["source"], destination)
 
+    def prepare_record(self):
+        self.pending = self.remote.prepare_push(self.outbox, f"{META_DIR}/{PEERS_DIR}")
+
+    def start_early(self):
+        """Prepare the record push as soon as the fetch's ssh has opened the shared connection (a thread), so that
+        the two sessions start together. Only for a destination that reads without rrsync's lock: the push takes
+        the lock at once and holds it until the record is sent; a read that took it too would be refused."""
+        stop = threading.Event()
+
+        def wait_for_connection():
+            while not stop.wait(0.005):
+                if self.remote.connection_shared():
+                    self.prepare_record()
+                    return
+
+        thread = threading.Thread(target=wait_for_connection, name="shared-fs-record", daemon=True)
+        self.starter = (stop, thread)
+        thread.start()
+
+    def stop_starter(self):
+        starter, self.starter = self.starter, None
+        if starter is not None:
+            starter[0].set()
+            starter[1].join()
+
+    def yield_lock(self):
+        """The fetch found the destination's rrsync busy. When the early record push may be what holds the lock
+        (the destination locks reads after all: plain rrsync), end it so that the fetch can run, and say so; it is
+        prepared again once the fetch is over, as for such a destination."""
+        self.stop_starter()
+        if self.pending is None:
+            return False
+        self.early_record = False
+        self.cancel_record(wait=True)
+        return True
+
     def read_destination(self, expected_site, source_site, max_age, now, prepare_record=False):
         where = f"{self.remote.user}@{self.remote.host}:{META_DIR}/{MANIFEST_NAME}"
-        local = self.remote.fetch(f"{META_DIR}/{MANIFEST_NAME}", os.path.join(self.scratch, MANIFEST_NAME), where)
+        early = prepare_record and self.early_record
+        if early:
+            self.start_early()
+        try:
+            local = self.remote.fetch(
+                f"{META_DIR}/{MANIFEST_NAME}",
+                os.path.join(self.scratch, MANIFEST_NAME),
+                where,
+                on_busy=self.yield_lock if early else None,
+            )
+        finally:
+            self.stop_starter()
         fix = (
             "run apiplatform.ha.shared_fs_info with write_manifest=true on the destination host just before the sync "
             "(playbooks/sync-shared-fs.yml does)"
@@ -407,8 +486,12 @@ class SyncResource:
         if local is None:
             raise SharedFsManifestError(f"the destination has no manifest ({where}); {fix}")
         if prepare_record:
-            # Not earlier: the destination's rrsync admits one rsync at a time (its lock), so the fetch must be over.
-            self.pending = self.remote.prepare_push(self.outbox, f"{META_DIR}/{PEERS_DIR}")
+            if self.pending is not None and self.pending.proc is not None and not self.pending.alive():
+                self.cancel_record()  # the early one ended (another rsync held the lock): start it again now
+            if self.pending is None:
+                # Not earlier for a destination that locks reads: its rrsync admits one rsync at a time (its lock),
+                # so the fetch must be over.
+                self.prepare_record()
         doc = read_json(local, "destination manifest")
         if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT or not isinstance(doc.get("files"), dict):
             raise SharedFsManifestError(f"the destination's manifest {where} has an unknown format; {fix}")
@@ -449,18 +532,35 @@ class SyncResource:
             self.remote.delete_files(self.root, plan["delete"])
         return stats
 
-    def record(self, source_files, site, peer, record, source_digest=None):
-        """Save the source's stat cache and the sync record locally, then push the record to the destination."""
-        ensure_meta_dir(self.root)
-        write_json_atomic(meta_path(self.root, MANIFEST_NAME), manifest_document(source_files, site, "", source_digest))
-        write_json_atomic(peer_record_path(self.root, peer), dict(record, peer=peer, role="source"))
+    def record(self, source_files, site, peer, record, source_digest=None, source_bytes=None):
+        """Save the source's stat cache and the sync record locally, and push the record to the destination.
+
+        With the record's rsync prepared, the record travels while the local files are written (the base, the
+        bulk of both records, is serialised once); a failure writing them ends that rsync (best effort: the record
+        may have arrived). Without it (after files were copied), the local files first, then the push.
+        """
+        base_text = to_json(record["base"])
         pushed = os.path.join(self.outbox, f"{site}.json")
-        write_json_atomic(pushed, dict(record, peer=site, role="destination"))
+        write_text_atomic(pushed, sync_record_text(record, base_text, peer=site, role="destination"))
         pending, self.pending = self.pending, None
-        if pending is not None:
-            pending.send([f"{site}.json"])
-        else:
+        if pending is None:
+            self.save_local(source_files, site, peer, record, base_text, source_digest, source_bytes)
             self.remote.push_record(pushed, f"{META_DIR}/{PEERS_DIR}")
+            return
+        pending.start([f"{site}.json"])
+        try:
+            self.save_local(source_files, site, peer, record, base_text, source_digest, source_bytes)
+        except BaseException:
+            pending.cancel()
+            raise
+        pending.finish()
+
+    def save_local(self, source_files, site, peer, record, base_text, source_digest, source_bytes):
+        ensure_meta_dir(self.root)
+        doc = manifest_document(source_files, site, "", source_digest, source_bytes)
+        write_text_atomic(meta_path(self.root, MANIFEST_NAME), manifest_text(doc, *self.source_cache))
+        own = sync_record_text(record, base_text, peer=peer, role="source")
+        write_text_atomic(peer_record_path(self.root, peer), own)
 
 
 def run(module, resource, root, subpaths):
@@ -477,13 +577,24 @@ def run(module, resource, root, subpaths):
 
     source_fp = manifest_fingerprints(source_files, subpaths)
     destination_fp = manifest_fingerprints(destination_files, subpaths)
-    base = None if full_base is None else {p: f for p, f in full_base.items() if in_subpaths(p, subpaths)}
+    if subpaths:
+        base = None if full_base is None else {p: f for p, f in full_base.items() if in_subpaths(p, subpaths)}
+    else:
+        base = full_base
     plan = plan_sync(source_fp, destination_fp, base, params["delete"], params["conflict_policy"], subpaths)
     sizes = plan_bytes(plan, source_files, destination_files)
     changed = has_changes(plan)
     after = expected_destination(plan, source_files, destination_files) if changed else destination_files
-    source_digest = digest_of(source_fp) if not subpaths else manifest_digest(source_files)
-    destination_digest = manifest_digest(destination_files)
+    # The digests cover the whole trees: from the fingerprints already made when they cover them too, from the
+    # source's cached manifest when the walk found it unchanged, and the destination's is the source's when both
+    # trees are equal (the common case of a run with nothing to do).
+    cached_digest, cached_bytes = resource.source_totals
+    if subpaths:
+        source_digest = cached_digest or manifest_digest(source_files)
+        destination_digest = manifest_digest(destination_files)
+    else:
+        source_digest = cached_digest or digest_of(source_fp)
+        destination_digest = source_digest if destination_fp == source_fp else digest_of(destination_fp)
     after_digest = manifest_digest(after) if changed else destination_digest
 
     transfer = {"transferred_bytes": 0}
@@ -491,8 +602,11 @@ def run(module, resource, root, subpaths):
     if not module.check_mode:
         if changed:
             transfer = resource.apply(plan)
-        new_base = {p: f for p, f in (full_base or {}).items() if not in_subpaths(p, subpaths)}
-        new_base.update(plan["base"])
+        if subpaths:
+            new_base = {p: f for p, f in (full_base or {}).items() if not in_subpaths(p, subpaths)}
+            new_base.update(plan["base"])
+        else:
+            new_base = plan["base"]
         summary = {
             "added": len(plan["add"]),
             "changed": len(plan["change"]),
@@ -503,7 +617,7 @@ def run(module, resource, root, subpaths):
         # With nothing changed and the whole tree synced, the new base is the source's manifest: same digest.
         base_digest = source_digest if not subpaths and new_base == source_fp else digest_of(new_base)
         last_sync = sync_record(peer, "source", base_digest, new_base, time.time(), site, peer, summary)
-        resource.record(source_files, site, peer, last_sync, source_digest)
+        resource.record(source_files, site, peer, last_sync, source_digest, cached_bytes)
     for conflict in plan["conflicts"]:
         if conflict["resolution"] == "reported":
             module.warn(
@@ -559,6 +673,7 @@ def main():
         conflict_policy={"type": "str", "default": "report", "choices": list(CONFLICT_POLICIES)},
         paths={"type": "list", "elements": "str", "default": []},
         destination_manifest_max_age={"type": "int", "default": 900},
+        destination_unlocked_reads={"type": "bool", "default": False},
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
 

@@ -1,10 +1,13 @@
 """Benchmark of the shared-FS sync against plain rsync, over the same ssh link (our own sshd on 127.0.0.1).
 
-    python tests/bench/shared_fs_bench.py [--files 10000] [--mbytes 200] [--runs 3]
+    python tests/bench/shared_fs_bench.py [--files 10000] [--mbytes 200] [--runs 3] [--rrsync dispatch|plain]
 
 A tree of --files files (--mbytes in total) is copied to three destination trees behind one sshd whose key is forced
 into rrsync (like the role's restricted account): one kept by apiplatform.ha.shared_fs_sync, one by `rsync -a`, one
-by `rsync -a --checksum`. Then, timed (best of --runs for the no-change case):
+by `rsync -a --checksum`. The forced command is the role's (--rrsync dispatch, the default: its dispatcher runs reads
+as `rrsync -ro`, without the lock, writes as rrsync with it; shared_fs_sync runs with destination_unlocked_reads) or
+plain rrsync for every session (--rrsync plain, as before the dispatcher). Then, timed (best and median of --runs for
+the no-change case, each run of ours right after one of each rsync, so that all see the same load):
 
   - a run with nothing to do;
   - a run after 1% of the files changed content, half of them keeping their size and mtime (`touch -r`), which
@@ -13,16 +16,19 @@ by `rsync -a --checksum`. Then, timed (best of --runs for the no-change case):
 
 "ours" is the module's own code path (shared_fs_info write_manifest on the destination, then shared_fs_sync's run()
 on the source), called in-process: the figures exclude ansible-playbook's start-up (several seconds per task here),
-which is the same for every module. Everything lives in a temporary directory that is removed at the end.
+which is the same for every module. Everything lives in a temporary directory that is removed at the end. The load
+average is printed before and after: compare figures of one run (ratios), not across loaded and idle machines.
 """
 
 import argparse
 import hashlib
+import json
 import os
 import pathlib
 import random
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,12 +38,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / ".collections"))
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
-from sshd_harness import Sshd, missing_tools  # noqa: E402
+from sshd_harness import RRSYNC, Sshd, missing_tools  # noqa: E402
 
 from ansible_collections.apiplatform.ha.plugins.module_utils import shared_fs  # noqa: E402
 from ansible_collections.apiplatform.ha.plugins.modules import shared_fs_sync  # noqa: E402
 
 LIMIT = 900  # seconds, per rsync call
+DISPATCH = ROOT / "roles" / "shared_fs" / "files" / "rrsync-dispatch.sh"  # the role's forced command
 
 
 class StubModule:
@@ -94,6 +101,12 @@ def main():
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--mbytes", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--rrsync",
+        choices=("dispatch", "plain"),
+        default="dispatch",
+        help="the destination's forced command: the role's dispatcher (default) or plain rrsync",
+    )
     args = parser.parse_args()
     missing = missing_tools()
     if missing:
@@ -106,7 +119,11 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
+FORCED = {"dispatch": "the role's rrsync dispatcher", "plain": "plain rrsync"}
+
+
 def bench(work, args, rng):
+    load = os.getloadavg()
     src = work / "src"
     dest_root = work / "dest"
     ours, plain, checksum = dest_root / "ours", dest_root / "plain", dest_root / "checksum"
@@ -116,6 +133,11 @@ def bench(work, args, rng):
     total = make_tree(src, args.files, args.mbytes * 1024 * 1024, rng)
 
     with Sshd(work / "ssh", dest_root) as sshd:
+        if args.rrsync == "dispatch":
+            # The line the role writes: its dispatcher in front of rrsync (sshd reads the file at each login).
+            line = sshd.authorized_keys.read_text()
+            line = line.replace(f'command="{RRSYNC} ', f'command="/bin/sh {DISPATCH} {RRSYNC} ')
+            sshd.authorized_keys.write_text(line)
         rsh = shlex.join(sshd.ssh_command())
         target = f"{sshd.user}@127.0.0.1"
 
@@ -133,6 +155,7 @@ def bench(work, args, rng):
             "paths": [],
             "destination_manifest_max_age": 900,
             "destination_path": "ours",
+            "destination_unlocked_reads": args.rrsync == "dispatch",
         }
 
         def ours_sync():
@@ -163,11 +186,17 @@ def bench(work, args, rng):
         rows.append(("first sync (full copy)", first, None))
 
         noop = {k: [] for k in first}
+        started = time.time()
         for _run in range(args.runs):
-            noop["ours"].append(timed(ours_sync))
             noop["rsync -a"].append(timed(lambda: rsync(dest="plain")))
+            noop["ours"].append(timed(ours_sync))
             noop["rsync -a --checksum"].append(timed(lambda: rsync("--checksum", dest="checksum")))
         rows.append((f"no change (best of {args.runs})", {k: min(v) for k, v in noop.items()}, None))
+        rows.append((f"no change (median of {args.runs})", {k: statistics.median(v) for k, v in noop.items()}, None))
+        # A run with nothing to move still records the sync on both sides.
+        for tree, peer in ((src, "dc2"), (ours, "dc1")):
+            record = json.loads((tree / ".shared-fs" / "peers" / f"{peer}.json").read_text())
+            assert record["time"] >= started and record["summary"]["added"] == 0, (tree, record["time"], started)
 
         count = max(1, args.files // 100)
         changed = change_files(src, count, rng)
@@ -182,7 +211,8 @@ def bench(work, args, rng):
         rows.append((f"{count} files changed (1%)", one, hits))
 
     print()
-    print(f"tree: {args.files} files, {total / 1e6:.0f} MB; ssh to 127.0.0.1 through rrsync; seconds")
+    print(f"tree: {args.files} files, {total / 1e6:.0f} MB; ssh to 127.0.0.1 through {FORCED[args.rrsync]}; seconds")
+    print(f"load average (1 min) before {load[0]:.2f}, after {os.getloadavg()[0]:.2f}, on {os.cpu_count()} CPUs")
     header = f"{'case':<28}{'ours':>10}{'rsync -a':>12}{'--checksum':>12}{'ours/rsync -a':>15}  caught (of changed)"
     print(header)
     print("-" * len(header))

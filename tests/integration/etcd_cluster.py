@@ -42,8 +42,12 @@ def port_is_free(port):
 
 
 def free_port_pairs(count, taken=()):
+    """``count`` (client, peer) port pairs free now. The search starts at an offset derived from the process id, so
+    that two test runs on one machine rarely pick the same ports in the moment between checking and binding."""
     pairs = []
-    for port in CLIENT_PORTS:
+    ports = list(CLIENT_PORTS)
+    start = os.getpid() % len(ports)
+    for port in ports[start:] + ports[:start]:
         if port in taken or not (port_is_free(port) and port_is_free(port + 1000)):
             continue
         pairs.append((port, port + 1000))

@@ -30,6 +30,7 @@ def stored(cluster, key=KEY):
 
 
 def test_set_check_apply_rerun_diff(cluster, tmp_path):
+    cluster.etcdctl("del", KEY)
     args = {"endpoints": cluster.endpoints(), "key": KEY, "value": "dc1-app1"}
     checked = run_module(tmp_path, KEY_MODULE, args, check=True, diff=True)
     assert not checked.get("failed"), checked.get("msg")

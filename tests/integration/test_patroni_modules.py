@@ -93,7 +93,10 @@ def test_info_and_refusals_on_a_healthy_cluster(cluster, plays):
         if m["name"] == leader:
             assert m["role"] == "leader" and m["state"] == "running"
         else:
-            assert m["role"] == "replica" and m["state"] == "streaming" and m["lag"] == 0, m
+            # Patroni's lag compares positions reported at different moments: under load a streaming replica
+            # can show a few hundred KB. What matters is that it stays eligible for failover.
+            assert m["role"] == "replica" and m["state"] == "streaming", m
+            assert isinstance(m["lag"], int) and 0 <= m["lag"] < 1048576, m
         assert m["timeline"] == on_leader["timeline"] and m["api_url"] == cluster.members[m["name"]].api_url
     standbys = {s["application_name"]: s for s in on_leader["standbys"]}
     assert sorted(standbys) == sorted(cluster.replicas())

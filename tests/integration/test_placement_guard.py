@@ -8,6 +8,7 @@ import pathlib
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -99,11 +100,41 @@ def test_key_absent_and_marker_names_another_host_skips(cluster, marker):
     assert f"names {OTHER}, not {HOST}" in proc.stdout
 
 
-def test_every_endpoint_dead_falls_back_to_the_marker_and_names_each_endpoint(cluster, marker):
+def test_every_endpoint_dead_fails_the_start_by_default_even_with_a_marker_naming_this_host(cluster, marker):
+    """The host that comes back after a respawn elsewhere still has its marker: it must not start on it."""
+    dead = dead_endpoints(cluster, 2)
+    marker.write_text(HOST + "\n")
+    proc = guard("/it/placement/dead", marker, dead, "--wait", "3")
+    assert proc.returncode == 255, proc.stdout
+    assert proc.stdout.startswith("mailer: etcd unreadable (")
+    assert "not starting" in proc.stdout and "microservices_placement_guard_when_unreadable=marker" in proc.stdout
+    for endpoint in dead:
+        assert f"{endpoint}: connection refused" in proc.stdout
+    assert proc.elapsed >= 3, proc.elapsed  # it kept trying for --wait seconds
+
+
+def test_etcd_answering_during_the_wait_decides(cluster, marker):
+    put(cluster, "/it/placement/late", OTHER)
+    marker.write_text(HOST + "\n")
+    member = cluster.members["e3"]
+    member.stop()
+    initial = ",".join(f"{m.name}={m.peer_url}" for m in cluster.members.values())
+    timer = threading.Timer(2.0, member.start, args=(initial, "existing"))
+    timer.start()
+    try:
+        proc = guard("/it/placement/late", marker, [member.client_url], "--wait", "30", timeout=1)
+    finally:
+        timer.join()
+    cluster.wait_healthy(["e1", "e2", "e3"], timeout=30)
+    assert proc.returncode == 1, proc.stdout
+    assert f"placed on {OTHER}" in proc.stdout
+
+
+def test_every_endpoint_dead_with_when_unreadable_marker_falls_back_to_the_marker(cluster, marker):
     put(cluster, "/it/placement/dead", OTHER)  # unreachable: not what decides
     dead = dead_endpoints(cluster, 3)
     marker.write_text(HOST + "\n")
-    proc = guard("/it/placement/dead", marker, dead)
+    proc = guard("/it/placement/dead", marker, dead, "--when-unreadable", "marker", "--wait", "0")
     assert proc.returncode == 0, proc.stdout
     first, second = proc.stdout.splitlines()
     assert first.startswith("mailer: etcd unreadable (")
@@ -112,7 +143,7 @@ def test_every_endpoint_dead_falls_back_to_the_marker_and_names_each_endpoint(cl
     assert second == f"mailer: the local marker {marker} names this host; starting"
 
     marker.unlink()
-    proc = guard("/it/placement/dead", marker, dead)
+    proc = guard("/it/placement/dead", marker, dead, "--when-unreadable", "marker", "--wait", "0")
     assert proc.returncode == 1, proc.stdout
     assert f"no local marker {marker}" in proc.stdout
 
@@ -149,7 +180,7 @@ def test_endpoints_that_hang_are_bounded_by_the_timeout(cluster, marker):
             listeners.append(s)
         hung = [f"http://127.0.0.1:{s.getsockname()[1]}" for s in listeners]
         marker.write_text(HOST + "\n")
-        proc = guard("/it/placement/hung", marker, hung, timeout=0.5)
+        proc = guard("/it/placement/hung", marker, hung, "--when-unreadable", "marker", "--wait", "0", timeout=0.5)
     finally:
         for s in listeners:
             s.close()
@@ -174,13 +205,16 @@ def test_bad_endpoint_fails_the_unit(cluster, marker):
 
 def test_a_member_without_quorum_does_not_decide_from_stale_data(cluster, marker):
     """Last: stops two members. The survivor still holds the key naming this host, but cannot answer a
-    linearizable read: the marker (naming another host) decides, so no second copy starts."""
+    linearizable read: by default the start fails; with --when-unreadable marker the marker decides."""
     put(cluster, "/it/placement/minority", HOST)
     survivor = cluster.endpoints(["e1"])[0]
     cluster.members["e2"].stop()
     cluster.members["e3"].stop()
+    marker.write_text(HOST + "\n")
+    proc = guard("/it/placement/minority", marker, [survivor], "--wait", "0", timeout=1)
+    assert proc.returncode == 255, proc.stdout
     marker.write_text(OTHER + "\n")
-    proc = guard("/it/placement/minority", marker, [survivor], timeout=1)
+    proc = guard("/it/placement/minority", marker, [survivor], "--when-unreadable", "marker", "--wait", "0", timeout=1)
     assert proc.returncode == 1, proc.stdout
     assert proc.stdout.startswith(f"mailer: etcd unreadable ({survivor}: ")
     assert f"names {OTHER}, not {HOST}" in proc.stdout

@@ -17,10 +17,12 @@ import time
 import pytest
 from ansible_runner import run_playbook
 from etcd_cluster import run_tasks
-from sshd_harness import Sshd, missing_tools
+from sshd_harness import RRSYNC, Sshd, missing_tools
 
 SYNC = "apiplatform.ha.shared_fs_sync"
 INFO = "apiplatform.ha.shared_fs_info"
+DISPATCH = pathlib.Path(__file__).resolve().parents[2] / "roles" / "shared_fs" / "files" / "rrsync-dispatch.sh"
+BUSY = "Another instance of rrsync is already accessing this directory"
 
 
 def snapshot(root):
@@ -249,6 +251,81 @@ def test_delete_is_opt_in(pair, tmp_path):
     assert not (pair.dst / "docs" / "new.txt").exists()
     assert (pair.dst / "dc2-only.txt").exists()  # changed only on the destination: kept
     assert (pair.dst / "docs" / "readme.txt").exists()
+
+
+def dispatched(sshd):
+    """Force the sshd's key into the role's rrsync dispatcher (reads as rrsync -ro, writes as rrsync), as the role
+    writes authorized_keys with shared_fs_sync_unlocked_reads (sshd reads the file at each login)."""
+    line = sshd.authorized_keys.read_text()
+    sshd.authorized_keys.write_text(line.replace(f'command="{RRSYNC} ', f'command="/bin/sh {DISPATCH} {RRSYNC} '))
+    return sshd
+
+
+def test_dispatcher_reads_without_the_lock_and_writes_with_it(pair, tmp_path):
+    tree, local = tmp_path / "tree", tmp_path / "local"
+    write(tree, "inbox/.keep", "")
+    write(tree, "data.txt", "data\n")
+    write(local, "one.txt", "one\n")
+    with Sshd(tmp_path / "ssh", tree) as sshd:
+        rsh = ["-e", " ".join(dispatched(sshd).ssh_command())]
+        target = f"{sshd.user}@127.0.0.1"
+
+        def rsync(*args):
+            return subprocess.run(["rsync", *rsh, *args], capture_output=True, text=True, timeout=60, check=False)
+
+        # A writer that holds the lock: an rsync waiting for its file list (as shared_fs_sync's record push does).
+        deadline, writer = time.monotonic() + 30, None
+        while time.monotonic() < deadline:
+            if writer is None or writer.poll() is not None:
+                writer = subprocess.Popen(
+                    ["rsync", *rsh, "-t", "--from0", "--files-from=-", f"{local}/", f"{target}:inbox/"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            time.sleep(0.3)
+            second = rsync("-t", str(local / "one.txt"), f"{target}:elsewhere/")
+            if BUSY in second.stderr and writer.poll() is None:
+                break  # the waiting writer holds the lock: a second writer is refused
+        else:
+            pytest.fail("the waiting writer never held rrsync's lock")
+        try:
+            assert not (tree / "elsewhere").exists()
+            # A read runs meanwhile: no lock for rrsync -ro.
+            read = rsync("--quiet", f"{target}:data.txt", str(tmp_path / "read.txt"))
+            assert read.returncode == 0, read.stderr
+            assert (tmp_path / "read.txt").read_text() == "data\n"
+            # rrsync -ro lets no read change the tree: --remove-source-files is refused, the file stays.
+            taken = rsync("--remove-source-files", f"{target}:data.txt", str(tmp_path / "taken.txt"))
+            assert taken.returncode != 0 and "disabled" in taken.stderr, taken.stderr
+            assert (tree / "data.txt").exists()
+        finally:
+            _out, err = writer.communicate("one.txt\0", timeout=60)
+        assert writer.returncode == 0, err
+        assert (tree / "inbox" / "one.txt").read_text() == "one\n"
+
+
+def test_sync_with_unlocked_reads(pair, tmp_path):
+    """destination_unlocked_reads=true: through the role's dispatcher (the record's session starts while the manifest
+    is read), and against plain rrsync (the two sessions meet the lock: still correct, only slower)."""
+    with Sshd(pair.base / "ssh-dispatch", pair.dst) as sshd:
+        dispatch = Pair(pair.base, dispatched(sshd))
+        write(pair.src, "unlocked/new.txt", "through the dispatcher\n")
+        result = dispatch.sync(tmp_path, destination_unlocked_reads=True)
+        assert not result.get("failed"), result
+        assert result["files_added"] == ["unlocked/new.txt"] and result["conflicts"] == []
+        assert (pair.dst / "unlocked" / "new.txt").read_text() == "through the dispatcher\n"
+        for sync_pair in (dispatch, pair):
+            before = time.time()
+            result = sync_pair.sync(tmp_path, destination_unlocked_reads=True)
+            assert not result.get("failed"), result
+            assert result["changed"] is False and result["hashed_files"] == 0
+            assert len(result["executed"]) == 2  # the manifest read, the record written
+            src, dst = pair.infos(tmp_path)
+            assert src["last_sync"]["time"] == dst["last_sync"]["time"] >= before - 1
+            assert dst["last_sync"]["role"] == "destination" and dst["last_sync"]["digest"] == result["source_digest"]
+    assert leftovers(pair.dst) == []
 
 
 BAD = [

@@ -245,11 +245,50 @@ def test_unexpected_error_is_one_line_and_255(capsys, monkeypatch):
     assert out == "mailer: placement guard error, the unit fails: RuntimeError: something broke\n"
 
 
+def test_main_fails_the_start_when_etcd_stays_unreadable_even_with_a_marker(capsys, monkeypatch, tmp_path):
+    marker = tmp_path / "mailer"
+    marker.write_text("app1\n")
+    calls = []
+
+    def unreadable(*args):
+        calls.append(args)
+        return False, None, ["http://x:2379: connection refused"]
+
+    monkeypatch.setattr(guard, "read_key", unreadable)
+    monkeypatch.setattr(guard.time, "sleep", lambda seconds: None)
+    clock = iter(range(0, 1000, 2))
+    monkeypatch.setattr(guard.time, "monotonic", lambda: next(clock))
+    argv = [*GOOD[:6], "--marker", str(marker), "--endpoint", "http://x:2379", "--wait", "6"]
+    assert guard.main(argv) == guard.FAIL
+    assert len(calls) > 1  # it kept trying during --wait
+    out = capsys.readouterr().out
+    assert out.startswith("mailer: etcd unreadable (http://x:2379: connection refused); not starting")
+    assert "microservices_placement_guard_when_unreadable=marker" in out
+
+
+def test_main_tries_again_until_etcd_answers(capsys, monkeypatch, tmp_path):
+    answers = iter([(False, None, ["http://x:2379: connection refused"]), (True, "app1", [])])
+    monkeypatch.setattr(guard, "read_key", lambda *a: next(answers))
+    monkeypatch.setattr(guard.time, "sleep", lambda seconds: None)
+    argv = [*GOOD[:6], "--marker", str(tmp_path / "none"), "--endpoint", "http://x:2379", "--wait", "30"]
+    assert guard.main(argv) == guard.START
+    assert capsys.readouterr().out == f"mailer: placed on app1 (etcd {GOOD[5]}); starting\n"
+
+
+def test_unreadable_etcd_fails_by_default_in_decide():
+    code, message = guard.decide(
+        "mailer", "app1", None, False, ERRORS, "app1\n", key=KEY, marker=MARKER, when_unreadable="fail"
+    )
+    assert code == guard.FAIL
+    assert "not starting" in message and HINT in message
+
+
 def test_main_reads_the_marker_when_etcd_is_unreadable(capsys, monkeypatch, tmp_path):
     marker = tmp_path / "mailer"
     marker.write_text("app1\n")
     monkeypatch.setattr(guard, "read_key", lambda *a: (False, None, ["http://x:2379: connection refused"]))
-    argv = [*GOOD[:6], "--marker", str(marker), "--endpoint", "http://x:2379"]
+    argv = [*GOOD[:6], "--marker", str(marker), "--endpoint", "http://x:2379", "--when-unreadable", "marker"]
+    argv += ["--wait", "0"]
     assert guard.main(argv) == guard.START
     assert capsys.readouterr().out.endswith(f"the local marker {marker} names this host; starting\n")
     marker.unlink()

@@ -7,15 +7,20 @@ host, so that a host that comes back after its microservices were respawned else
 copy at boot.
 
 The placement is read from etcd (--key, through the v3 JSON gateway of the --endpoint URLs, tried in order; the
-first that answers decides). When etcd has no placement for the service, or no endpoint answers, the local
---marker file decides: Ansible writes it (the chosen host's name) on the host chosen for the service and removes
-it elsewhere.
+first that answers decides). When etcd answers without a placement for the service, the local --marker file
+decides: Ansible writes it (the chosen host's name) on the host chosen for the service and removes it elsewhere.
+When no endpoint answers, the guard tries again for --wait seconds; if etcd still cannot be read it fails the
+start (--when-unreadable fail, the default: a host cut off from etcd cannot know whether its services were moved
+while it was away, and systemd's Restart= tries again later) or lets the marker decide (--when-unreadable
+marker: availability first, at the risk of a second copy on a host that was away during a respawn).
 
 Exit codes (systemd ExecCondition= semantics):
-  0    start: etcd names this host, or etcd has no placement / cannot be read and the marker names this host
+  0    start: etcd names this host, or etcd has no placement (or, with --when-unreadable marker, cannot be
+       read) and the marker names this host
   1    skip the start, the unit does not fail: etcd names another host, or (etcd has no placement / cannot be
-       read and) the marker is missing, unreadable or names another host
-  255  the unit fails: bad arguments, unreadable TLS files, or an unexpected error
+       read with --when-unreadable marker and) the marker is missing, unreadable or names another host
+  255  the unit fails: etcd cannot be read (--when-unreadable fail), bad arguments, unreadable TLS files, or an
+       unexpected error
 
 Output: one or two lines on stdout (the journal), each prefixed with the service name.
 
@@ -32,6 +37,7 @@ import json
 import socket
 import ssl
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -79,6 +85,15 @@ def parse_args(argv):
     p.add_argument("--cert", help="client certificate (PEM) presented to etcd; needs --cert-key")
     p.add_argument("--cert-key", help="private key (PEM) of --cert")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds per endpoint (default %(default)s)")
+    p.add_argument(
+        "--wait", type=float, default=15.0, help="seconds to keep trying an unreadable etcd (default %(default)s)"
+    )
+    p.add_argument(
+        "--when-unreadable",
+        choices=["fail", "marker"],
+        default="fail",
+        help="when etcd stays unreadable: fail the start (default) or let the local marker decide",
+    )
     args = p.parse_args(argv)
     for name in ("service", "host", "key", "marker"):
         value = getattr(args, name).strip() if name != "key" else args.key
@@ -96,6 +111,8 @@ def parse_args(argv):
         p.error("--cert and --cert-key go together" + (" (--cert-key is missing)" if args.cert else ""))
     if not args.timeout > 0:
         p.error("--timeout must be positive")
+    if not args.wait >= 0:
+        p.error("--wait must not be negative")
     return args
 
 
@@ -105,12 +122,25 @@ def respawn_hint(service, host):
     return f"ansible-playbook respawn.yml -e '{extra}'"
 
 
-def decide(service, host, etcd_value, etcd_answered, etcd_errors, marker_value, *, key, marker, marker_error=None):
+def decide(
+    service,
+    host,
+    etcd_value,
+    etcd_answered,
+    etcd_errors,
+    marker_value,
+    *,
+    key,
+    marker,
+    marker_error=None,
+    when_unreadable="marker",
+):
     """Return (exit code, message) from what etcd and the marker say. Pure: no I/O.
 
     ``etcd_value`` is the key's value (None when absent), meaningful when ``etcd_answered``; otherwise
     ``etcd_errors`` lists one "endpoint: error" per endpoint tried. ``marker_value`` is the marker's content
-    (None when the file is missing, or unreadable: then ``marker_error`` says why).
+    (None when the file is missing, or unreadable: then ``marker_error`` says why). ``when_unreadable`` is "fail"
+    (an unreadable etcd fails the start) or "marker" (the marker decides).
     """
     placed = etcd_value.strip() if etcd_answered and etcd_value is not None else ""
     if placed == host:
@@ -125,6 +155,13 @@ def decide(service, host, etcd_value, etcd_answered, etcd_errors, marker_value, 
         first = f"{service}: etcd {key} {why}; falling back to the local marker {marker}"
     else:
         tried = "; ".join(etcd_errors) or "no endpoint tried"
+        if when_unreadable == "fail":
+            return FAIL, (
+                f"{service}: etcd unreadable ({tried}); not starting: this host cannot tell whether {service} was "
+                f"moved elsewhere while it was away. systemd tries again (Restart=); once etcd answers it decides. "
+                f"If etcd is lost for good: microservices_placement_guard_when_unreadable=marker, or "
+                f"{respawn_hint(service, host)}"
+            )
         first = f"{service}: etcd unreadable ({tried}); falling back to the local marker {marker}"
     fix = f"To run it here: {respawn_hint(service, host)} (or repair-node.yml -l {host})"
     mark = marker_value.strip() if marker_value is not None else None
@@ -261,7 +298,12 @@ def guard(args):
     except _BadFile as exc:
         print(f"{args.service}: cannot load the TLS files: {exc}", flush=True)
         return FAIL
-    answered, value, errors = read_key(args.endpoint, args.key, args.timeout, context)
+    deadline = time.monotonic() + args.wait
+    while True:
+        answered, value, errors = read_key(args.endpoint, args.key, args.timeout, context)
+        if answered or time.monotonic() >= deadline:
+            break
+        time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
     marker_value, marker_error = (None, None) if answered and value and value.strip() else read_marker(args.marker)
     code, message = decide(
         args.service,
@@ -273,6 +315,7 @@ def guard(args):
         key=args.key,
         marker=args.marker,
         marker_error=marker_error,
+        when_unreadable=args.when_unreadable,
     )
     print(message, flush=True)
     return code

@@ -5,23 +5,31 @@ import os
 import pytest
 
 from ansible_collections.apiplatform.ha.plugins.module_utils.shared_fs import (
+    RRSYNC_BUSY,
     RsyncRemote,
     SharedFsParameterError,
     SharedFsTransferError,
     SharedFsTreeError,
     build_manifest,
+    cached_totals,
     check_tree,
     digest_of,
     expected_destination,
     latest_record,
+    load_manifest_text,
     manifest_digest,
+    manifest_text,
     normalize_subpaths,
     parse_rsync_stats,
     plan_bytes,
     plan_sync,
+    refresh_manifest,
     rsync_failure_hint,
     rsync_leftovers,
     sync_age,
+    sync_record,
+    sync_record_text,
+    to_json,
     validate_root,
 )
 
@@ -276,15 +284,15 @@ def test_build_manifest_uses_the_cache_and_catches_same_size_same_mtime_changes(
     (tmp_path / ".shared-fs").mkdir()
     (tmp_path / ".shared-fs" / "manifest.json").write_text("{}")
     files, stats = build_manifest(str(tmp_path))
-    assert set(files) == {"d/f.txt", "link"} and stats == {"hashed": 1, "cached": 0}
+    assert set(files) == {"d/f.txt", "link"} and stats == {"hashed": 1, "cached": 0, "unchanged": False}
     assert files["link"][0] == "l" and files["link"][5] == "d/f.txt"
     again, stats = build_manifest(str(tmp_path), files)
-    assert again == files and stats == {"hashed": 0, "cached": 1}
+    assert again == files and stats == {"hashed": 0, "cached": 1, "unchanged": True}
     st = f.stat()
     f.write_text("two\n")
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
     changed, stats = build_manifest(str(tmp_path), files)
-    assert stats["hashed"] == 1 and changed["d/f.txt"][5] != files["d/f.txt"][5]
+    assert stats["hashed"] == 1 and changed["d/f.txt"][5] != files["d/f.txt"][5] and not stats["unchanged"]
 
 
 def test_check_tree(tmp_path):
@@ -396,3 +404,194 @@ def test_busy_rrsync_is_tried_again(monkeypatch):
     remote = RsyncRemote("h", "u", "/k", runner=lambda args, stdin: answers.pop(0))
     remote.delete_files("/srv/shared", ["x"])
     assert answers == [] and len(remote.executed) == 1
+
+
+# --- the no-change path: short cuts that must give the same results as the long way ------------------------------
+
+
+class NeverEqual(dict):
+    """A destination that compares unequal to any source, so that plan_sync takes its path-by-path way."""
+
+    def __eq__(self, other):
+        return False
+
+    def __ne__(self, other):
+        return True
+
+    __hash__ = None
+
+
+@pytest.mark.parametrize("policy", ["report", "source_wins", "destination_wins"])
+@pytest.mark.parametrize("delete", [False, True])
+@pytest.mark.parametrize(
+    ("base", "subpaths"),
+    [
+        (None, None),
+        ({}, None),
+        ({"a": A, "gone": B, "d/x": C}, None),
+        ({"a": B, "d/x": C, "e/y": A}, ["d"]),
+        (None, ["d", "e"]),
+    ],
+)
+def test_plan_of_equal_trees_is_the_same_as_path_by_path(policy, delete, base, subpaths):
+    source = {"a": A, "d/x": B, "d/y": "l:a", "e/y": C}
+    short = plan(dict(source), dict(source), base, delete=delete, conflict_policy=policy, subpaths=subpaths)
+    long = plan(dict(source), NeverEqual(source), base, delete=delete, conflict_policy=policy, subpaths=subpaths)
+    assert short == long
+    assert short["unchanged"] == len(short["base"]) and not short["conflicts"]
+
+
+def test_plan_of_equal_trees_still_refuses_an_unknown_policy():
+    with pytest.raises(SharedFsParameterError, match="conflict_policy"):
+        plan({"a": A}, {"a": A}, None, conflict_policy="newest")
+
+
+def test_sync_record_text_is_the_json_of_the_changed_record():
+    import json
+
+    record = sync_record("dc2", "source", "d" * 64, {"a": A, "b c": "l:x"}, 1767225600.5, "dc1", "dc2", {"added": 1})
+    base_text = to_json(record["base"])
+    for changes in ({"peer": "dc1", "role": "destination"}, {"peer": "dc2", "role": "source"}):
+        text = sync_record_text(record, base_text, **changes)
+        assert text == to_json(dict(record, **changes)) == sync_record_text(record, **changes)
+        assert json.loads(text) == dict(record, **changes)
+
+
+def test_refresh_reuses_the_cached_digest_only_for_the_same_files(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f.txt").write_text("one\n")
+    os.symlink("d/f.txt", tmp_path / "link")
+    doc, stats = refresh_manifest(str(tmp_path), "dc1")
+    assert doc["digest"] == manifest_digest(doc["files"]) and doc["bytes"] == 4 and not stats["unchanged"]
+    again, stats = refresh_manifest(str(tmp_path), "dc1")
+    assert stats["unchanged"] and stats["hashed"] == 0
+    assert (again["digest"], again["bytes"]) == (doc["digest"], doc["bytes"]) and again["built"] >= doc["built"]
+    # A retargeted symlink (a new inode), a new file, a removed file: each is a different tree, digest made again.
+    (tmp_path / "link").unlink()
+    os.symlink("elsewhere", tmp_path / "link")
+    (tmp_path / "d" / "g.txt").write_text("two\n")
+    changed, stats = refresh_manifest(str(tmp_path), "dc1")
+    assert not stats["unchanged"] and changed["files"]["link"][5] == "elsewhere"
+    assert changed["digest"] == manifest_digest(changed["files"]) != doc["digest"] and changed["bytes"] == 8
+    (tmp_path / "d" / "g.txt").unlink()
+    fewer, stats = refresh_manifest(str(tmp_path), "dc1")
+    assert not stats["unchanged"] and fewer["digest"] == manifest_digest(fewer["files"]) != changed["digest"]
+
+
+def test_cached_totals_need_an_unchanged_walk_and_sane_values():
+    doc = {"digest": "a" * 64, "bytes": 12}
+    assert cached_totals(doc, {"unchanged": True}) == ("a" * 64, 12)
+    assert cached_totals(doc, {"unchanged": False}) == (None, None)
+    assert cached_totals(None, {"unchanged": True}) == (None, None)
+    assert cached_totals({"digest": "short", "bytes": 12}, {"unchanged": True}) == (None, None)
+    assert cached_totals({"digest": "a" * 64, "bytes": True}, {"unchanged": True}) == (None, None)
+
+
+def test_busy_read_lets_the_caller_free_the_lock_and_tries_again_at_once(monkeypatch):
+    from ansible_collections.apiplatform.ha.plugins.module_utils import shared_fs
+
+    slept, freed = [], []
+    monkeypatch.setattr(shared_fs.time, "sleep", slept.append)
+    answers = [(12, "", f"rrsync error: {shared_fs.RRSYNC_BUSY}"), (0, "", "")]
+    remote = RsyncRemote("h", "u", "/k", runner=lambda args, stdin: answers.pop(0))
+    assert remote.fetch(".shared-fs/manifest.json", "/tmp/x", "manifest", on_busy=lambda: freed.append(1) or True)
+    assert answers == [] and freed == [1] and slept == []
+    # A hook that freed nothing: the usual pause before the next try.
+    answers = [(12, "", f"rrsync error: {shared_fs.RRSYNC_BUSY}"), (0, "", "")]
+    remote.fetch(".shared-fs/manifest.json", "/tmp/x", "manifest", on_busy=lambda: False)
+    assert answers == [] and slept == [shared_fs.RRSYNC_BUSY_RETRIES[0]]
+
+
+class FakeProc:
+    """A started rsync waiting for its list: ``ends`` is (rc, stderr) once it got the list, ``dead`` ended before."""
+
+    def __init__(self, rc=0, err="", dead=False):
+        self.rc, self.err = rc, err
+        self.returncode = rc if dead else None
+        self.written = []
+        self.stdin = self
+
+    def write(self, text):
+        if self.returncode is not None:
+            raise BrokenPipeError
+        self.written.append(text)
+
+    def flush(self):
+        pass
+
+    def poll(self):
+        return self.returncode
+
+    def communicate(self, listing=None, timeout=None):
+        if listing:
+            self.written.append(listing)
+        self.returncode = self.rc
+        return "", self.err
+
+    def kill(self):
+        self.returncode = -9
+
+
+def pending_push(proc, rec):
+    from ansible_collections.apiplatform.ha.plugins.module_utils.shared_fs import PendingPush
+
+    remote = RsyncRemote("h", "u", "/k", runner=rec)
+    return remote, PendingPush(remote, ["rsync", "prepared"], proc)
+
+
+def test_prepared_push_gets_its_list_at_start_and_is_waited_for_at_finish():
+    rec, proc = Recorder(), FakeProc()
+    remote, pending = pending_push(proc, rec)
+    pending.start(["dc1.json"])
+    assert proc.written == ["dc1.json\0"] and proc.returncode is None
+    pending.finish()
+    assert rec.calls == [] and remote.executed == [["rsync", "prepared"]] and not pending.alive()
+    with pytest.raises(ValueError):
+        pending.finish()
+
+
+@pytest.mark.parametrize("proc", [FakeProc(rc=1, err="gone", dead=True), FakeProc(rc=12, err=f"x: {RRSYNC_BUSY}.")])
+def test_prepared_push_that_ended_without_its_list_runs_again(proc):
+    rec = Recorder()
+    remote, pending = pending_push(proc, rec)
+    pending.send(["dc1.json"])
+    assert rec.calls == [(["rsync", "prepared"], "dc1.json\0")] and remote.executed == [["rsync", "prepared"]]
+
+
+def test_prepared_push_that_failed_with_its_list_raises():
+    rec = Recorder()
+    _remote, pending = pending_push(FakeProc(rc=11, err="rsync: write failed: No space left on device (28)"), rec)
+    pending.start(["dc1.json"])
+    with pytest.raises(SharedFsTransferError, match="destination file system is full"):
+        pending.finish()
+    assert rec.calls == []
+
+
+def test_prepared_push_cancel_ends_it_with_nothing_sent():
+    proc = FakeProc()
+    _remote, pending = pending_push(proc, Recorder())
+    pending.cancel(wait=True)
+    assert proc.written == [] and proc.returncode == 0
+    pending.cancel()  # idempotent
+
+
+def test_manifest_text_copies_the_files_of_an_unchanged_cache(tmp_path):
+    import json
+
+    (tmp_path / 'a "quoted", name.txt').write_text("x")
+    os.symlink("a", tmp_path / ',"files":{')
+    doc, _stats = refresh_manifest(str(tmp_path), 'site ,"files":')
+    cached, text = load_manifest_text(str(tmp_path))
+    assert cached == doc and text == to_json(doc)
+    again = dict(doc, built=doc["built"] + 1, host="h2")
+    spliced = manifest_text(again, cached, text)
+    assert spliced == to_json(again) and json.loads(spliced) == again
+    # Anything else than a manifest as written here: serialised as usual.
+    for other in ({"files": doc["files"], "format": 1}, dict(doc, extra={"files": {}})):
+        other_text = to_json(other)
+        assert manifest_text(again, json.loads(other_text), other_text) == to_json(again)
+    assert manifest_text(again, cached, text + "\n") == to_json(again)
+    assert manifest_text(again) == to_json(again)
+    # refresh_manifest writes the copied text when the walk found the cache unchanged: the same document.
+    newer, stats = refresh_manifest(str(tmp_path), "dc1")
+    assert stats["unchanged"] and load_manifest_text(str(tmp_path)) == (newer, to_json(newer))
