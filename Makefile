@@ -57,6 +57,10 @@ lab-destroy: venv collections ## Remove only the lab's containers, networks and 
 drill-replace: deps ## On a converged lab (make lab): replace dc2-node2 by an empty server with the same name
 	MOLECULE_PROJECT_DIRECTORY=$(CURDIR) ansible-playbook -i $(LAB_INVENTORY) molecule/default/drill_replace.yml
 
+.PHONY: drill-lsyncd
+drill-lsyncd: deps ## On a converged lab (make lab): continuous replication with lsyncd from dc1 to dc2, then off
+	MOLECULE_PROJECT_DIRECTORY=$(CURDIR) ansible-playbook -i $(LAB_INVENTORY) molecule/default/drill_lsyncd.yml
+
 .PHONY: lint
 lint: venv collections ## ruff, yamllint, ansible-lint (production profile, offline)
 	ruff check .

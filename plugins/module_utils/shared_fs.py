@@ -892,9 +892,10 @@ class PendingPush:
             return  # finish() runs it again, or hands the list over while it reads
         try:
             proc.stdin.write(self.listing)
-            proc.stdin.flush()
+            proc.stdin.close()  # rsync reads the list up to its end before it copies anything
         except (OSError, ValueError):
             return  # it ended meanwhile: finish() runs it again
+        proc.stdin = None  # closed: communicate() must not flush it
         self.handed = True
 
     def finish(self, what="recording the sync"):

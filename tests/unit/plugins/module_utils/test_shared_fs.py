@@ -516,8 +516,8 @@ class FakeProc:
             raise BrokenPipeError
         self.written.append(text)
 
-    def flush(self):
-        pass
+    def close(self):
+        self.written.append("EOF")
 
     def poll(self):
         return self.returncode
@@ -543,7 +543,7 @@ def test_prepared_push_gets_its_list_at_start_and_is_waited_for_at_finish():
     rec, proc = Recorder(), FakeProc()
     remote, pending = pending_push(proc, rec)
     pending.start(["dc1.json"])
-    assert proc.written == ["dc1.json\0"] and proc.returncode is None
+    assert proc.written == ["dc1.json\0", "EOF"] and proc.returncode is None and proc.stdin is None
     pending.finish()
     assert rec.calls == [] and remote.executed == [["rsync", "prepared"]] and not pending.alive()
     with pytest.raises(ValueError):
