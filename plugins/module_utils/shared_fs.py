@@ -855,8 +855,9 @@ class RsyncRemote:
         """Start an rsync that will copy files of ``local_dir`` into ``rel_dir`` of the destination tree, and wait.
 
         The ssh session, the destination's rrsync and rsync's handshake happen now; nothing is read or copied until
-        :meth:`PendingPush.send` names the files (``--files-from`` on stdin). :meth:`PendingPush.cancel` ends it with
-        nothing copied. With a custom runner (tests), the rsync only runs at ``send()``.
+        :meth:`PendingPush.send` (or :meth:`PendingPush.start`, then :meth:`PendingPush.finish`) names the files
+        (``--files-from`` on stdin). :meth:`PendingPush.cancel` ends it with nothing copied. With a custom runner
+        (tests), the rsync only runs at ``send()`` / ``finish()``.
         """
         args = [*self.base_args(), "--mkpath", "-t", "--from0", "--files-from=-"]
         args += [local_dir.rstrip("/") + "/", self.remote(rel_dir.rstrip("/") + "/")]

@@ -36,10 +36,10 @@ description:
     directory, closed when the run ends, also on errors). Each call is still its own ssh session, which the
     destination's forced C(rrsync) command restricts exactly as before."
   - "A run with nothing to move opens two sessions: one reads the destination's manifest, one writes the sync record
-    (rsync moves data one way per session, and the record depends on what was read). The record's session is
-    started early and waits for its file list, so that its start-up (ssh session, C(rrsync), rsync's handshake)
-    overlaps other work: after the manifest is fetched, or with O(destination_unlocked_reads=true) while it is
-    fetched."
+    (rsync moves data one way per session, and the record depends on what was read). When the source tree is
+    unchanged since the last run, the record's session is started early and waits for its file list, so that its
+    start-up (ssh session, C(rrsync), rsync's handshake) overlaps other work: after the manifest is fetched, or with
+    O(destination_unlocked_reads=true) while it is fetched. Otherwise it starts once the files are copied."
   - Empty directories, file owners and ACLs are not synchronised (regular files, symlinks, permissions and mtimes
     are).
 author:
@@ -363,12 +363,12 @@ def validate(params):
 class SyncResource:
     """The two trees: the local (source) one on disk, the remote (destination) one through rsync.
 
-    All the rsync calls of one run share one ssh connection (its socket in a private temporary directory). The
-    sync record's rsync is started before it is needed, so that its ssh session, the destination's rrsync and
-    rsync's handshake happen while the run does other work (see :meth:`RsyncRemote.prepare_push`): as soon as the
-    destination's manifest is fetched or, when the destination reads without rrsync's lock
-    (``destination_unlocked_reads``), as soon as the shared connection is up, while the manifest is fetched.
-    :meth:`close` ends both.
+    All the rsync calls of one run share one ssh connection (its socket in a private temporary directory). When
+    the source is unchanged since the last run (most likely nothing to move), the sync record's rsync is started
+    before it is needed, so that its ssh session, the destination's rrsync and rsync's handshake happen while the
+    run does other work (see :meth:`RsyncRemote.prepare_push`): as soon as the destination's manifest is fetched
+    or, when the destination reads without rrsync's lock (``destination_unlocked_reads``), as soon as the shared
+    connection is up, while the manifest is fetched. :meth:`close` ends both.
     """
 
     def __init__(self, module, root, remote):
@@ -385,6 +385,7 @@ class SyncResource:
         self.pending = None
         self.early_record = bool(module.params.get("destination_unlocked_reads"))
         self.starter = None  # (stop event, thread) of the early record push
+        self.walked = threading.Event()  # set when the source walk is over
         self.source_totals = (None, None)  # digest and bytes of the source's cached manifest, while they hold
         self.source_cache = ()  # that manifest and its text, while they hold (see manifest_text)
 
@@ -414,7 +415,10 @@ class SyncResource:
                 box["source"] = self.read_source()
             except BaseException as e:  # re-raised in the caller's thread
                 box["error"] = e
+            finally:
+                self.walked.set()
 
+        self.walked.clear()
         worker = threading.Thread(target=walk, name="shared-fs-walk", daemon=True)
         worker.start()
         try:
@@ -427,21 +431,40 @@ class SyncResource:
         worker.join()
         if "error" in box:
             raise box["error"]
+        if prepare_record:
+            self.prepare_record_if_idle()  # the walk ended after the fetch
         return (*box["source"], destination)
 
     def prepare_record(self):
         self.pending = self.remote.prepare_push(self.outbox, f"{META_DIR}/{PEERS_DIR}")
 
+    def source_unchanged(self):
+        """Whether the source walk is over and found the tree as its cache has it (as the last run left it): then
+        the run most likely moves nothing, and its next rsync is the record's. Otherwise files are pushed first, the
+        record's rsync is started after them (a prepared one would be ended unused, and would hold the
+        destination's lock while the source is hashed)."""
+        return self.walked.is_set() and bool(self.source_cache)
+
+    def prepare_record_if_idle(self):
+        """Start the record's rsync now (see :meth:`source_unchanged`), or again if an early one ended (another
+        rsync held the lock)."""
+        if self.pending is not None and self.pending.proc is not None and not self.pending.alive():
+            self.cancel_record()
+        if self.pending is None and self.source_unchanged():
+            self.prepare_record()
+
     def start_early(self):
-        """Prepare the record push as soon as the fetch's ssh has opened the shared connection (a thread), so that
-        the two sessions start together. Only for a destination that reads without rrsync's lock: the push takes
-        the lock at once and holds it until the record is sent; a read that took it too would be refused."""
+        """Prepare the record push as soon as the fetch's ssh has opened the shared connection and the source walk
+        found the tree unchanged (a thread), so that the two sessions start together. Only for a destination that
+        reads without rrsync's lock: the push takes the lock at once and holds it until the record is sent; a read
+        that took it too would be refused."""
         stop = threading.Event()
 
         def wait_for_connection():
             while not stop.wait(0.005):
-                if self.remote.connection_shared():
-                    self.prepare_record()
+                if self.walked.is_set() and self.remote.connection_shared():
+                    if self.source_unchanged():
+                        self.prepare_record()
                     return
 
         thread = threading.Thread(target=wait_for_connection, name="shared-fs-record", daemon=True)
@@ -486,12 +509,9 @@ class SyncResource:
         if local is None:
             raise SharedFsManifestError(f"the destination has no manifest ({where}); {fix}")
         if prepare_record:
-            if self.pending is not None and self.pending.proc is not None and not self.pending.alive():
-                self.cancel_record()  # the early one ended (another rsync held the lock): start it again now
-            if self.pending is None:
-                # Not earlier for a destination that locks reads: its rrsync admits one rsync at a time (its lock),
-                # so the fetch must be over.
-                self.prepare_record()
+            # Not earlier for a destination that locks reads: its rrsync admits one rsync at a time (its lock), so
+            # the fetch must be over.
+            self.prepare_record_if_idle()
         doc = read_json(local, "destination manifest")
         if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT or not isinstance(doc.get("files"), dict):
             raise SharedFsManifestError(f"the destination's manifest {where} has an unknown format; {fix}")

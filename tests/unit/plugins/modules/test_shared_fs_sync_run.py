@@ -195,3 +195,29 @@ def test_check_mode_prepares_no_record(trees):
     finally:
         resource.close()
     assert result["changed"] is False and len(result["executed"]) == 1 and record(dst, "dc1") == before
+
+
+@pytest.mark.parametrize("unlocked", [False, True])
+def test_record_rsync_is_prepared_only_for_an_unchanged_source(trees, monkeypatch, unlocked):
+    src, dst = trees
+    prepared = []
+    original = shared_fs.RsyncRemote.prepare_push
+
+    def prepare_push(self, *args):
+        prepared.append(args)
+        return original(self, *args)
+
+    monkeypatch.setattr(shared_fs.RsyncRemote, "prepare_push", prepare_push)
+    sync(src, dst, destination_unlocked_reads=unlocked)  # no cache yet: every file hashed, nothing prepared
+    assert prepared == []
+    (src / "docs" / "new.txt").write_text("new\n")
+    result, _resource = sync(src, dst, destination_unlocked_reads=unlocked)
+    assert result["files_added"] == ["docs/new.txt"] and prepared == []
+    # The files, then the record, each in its own rsync after the read.
+    assert [("--files-from=-" in c, c[-1]) for c in result["executed"][1:]] == [
+        (True, "sync@192.0.2.22:."),
+        (False, "sync@192.0.2.22:.shared-fs/peers/"),
+    ]
+    result, _resource = sync(src, dst, destination_unlocked_reads=unlocked)
+    assert result["changed"] is False and len(prepared) == 1 and "--files-from=-" in result["executed"][1]
+    assert record(dst, "dc1")["time"] == record(src, "dc2")["time"]
