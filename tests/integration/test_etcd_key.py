@@ -5,21 +5,15 @@ diff; then delete, bad input and an unreachable cluster.
 """
 
 import pytest
-from etcd_cluster import EtcdCluster, free_port_pairs, require_etcd, run_module
+from etcd_cluster import free_port_pairs, run_module
 
 KEY_MODULE = "apiplatform.ha.etcd_key"
 KEY = "/apiplatform-ha/placement/scheduler"
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    require_etcd()
-    c = EtcdCluster(tmp_path_factory.mktemp("etcd-key"))
-    try:
-        c.bootstrap(["k1", "k2", "k3"])
-        yield c
-    finally:
-        c.stop_all()
+def cluster(etcd_three):
+    return etcd_three
 
 
 def stored(cluster, key=KEY):

@@ -6,21 +6,15 @@ cluster healthy for the next, except the last, which stops a member on purpose.
 """
 
 import pytest
-from etcd_cluster import EtcdCluster, free_port_pairs, require_etcd, run_module, run_tasks
+from etcd_cluster import free_port_pairs, run_module, run_tasks
 
 INFO = "apiplatform.ha.etcd_cluster_info"
 MEMBER = "apiplatform.ha.etcd_member"
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    require_etcd()
-    c = EtcdCluster(tmp_path_factory.mktemp("etcd"))
-    try:
-        c.bootstrap(["e1", "e2", "e3"])
-        yield c
-    finally:
-        c.stop_all()
+def cluster(etcd_three):
+    return etcd_three
 
 
 @pytest.fixture

@@ -12,21 +12,15 @@ import threading
 import time
 
 import pytest
-from etcd_cluster import EtcdCluster, free_port_pairs, require_etcd
+from etcd_cluster import free_port_pairs
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "roles" / "microservices" / "files" / "apiha_placement_guard.py"
 HOST, OTHER = "app1.dc1.example.net", "app2.dc2.example.net"
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    require_etcd()
-    c = EtcdCluster(tmp_path_factory.mktemp("etcd"))
-    try:
-        c.bootstrap(["e1", "e2", "e3"])
-        yield c
-    finally:
-        c.stop_all()
+def cluster(etcd_three):
+    return etcd_three
 
 
 @pytest.fixture
