@@ -177,11 +177,8 @@ def plan_sync(source, destination, base, delete=False, conflict_policy="report",
             f"conflict_policy: {conflict_policy!r} is not one of {', '.join(CONFLICT_POLICIES)}"
         )
     add, change, remove, conflicts, dest_changes, skipped = [], [], [], [], [], []
-    if source == destination:
-        # Both sides already equal (the common case of a run with nothing to do): every present path is unchanged,
-        # whatever the base and the policy say, and the base follows the source. One dict comparison instead of the
-        # walk over every path below (which reaches the same result).
-        new_base = {p: f for p, f in source.items() if in_subpaths(p, subpaths)} if subpaths else dict(source)
+
+    def plan(base, unchanged):
         return {
             "add": add,
             "change": change,
@@ -189,9 +186,16 @@ def plan_sync(source, destination, base, delete=False, conflict_policy="report",
             "conflicts": conflicts,
             "destination_changes": dest_changes,
             "skipped_deletions": skipped,
-            "base": new_base,
-            "unchanged": len(new_base),
+            "base": base,
+            "unchanged": unchanged,
         }
+
+    if source == destination:
+        # Both sides already equal (the common case of a run with nothing to do): every present path is unchanged,
+        # whatever the base and the policy say, and the base follows the source. One dict comparison instead of the
+        # walk over every path below (which reaches the same result).
+        new_base = {p: f for p, f in source.items() if in_subpaths(p, subpaths)} if subpaths else dict(source)
+        return plan(new_base, len(new_base))
     new_base = {}
     unchanged = 0
     first_sync = base is None
@@ -249,16 +253,7 @@ def plan_sync(source, destination, base, delete=False, conflict_policy="report",
         else:
             resolution = _resolve_conflict(path, s, d, b, conflict_policy, delete, copy, remove, new_base)
             conflicts.append(_conflict(path, s, d, b, resolution, "changed on both sites since the last sync"))
-    return {
-        "add": add,
-        "change": change,
-        "delete": remove,
-        "conflicts": conflicts,
-        "destination_changes": dest_changes,
-        "skipped_deletions": skipped,
-        "base": new_base,
-        "unchanged": unchanged,
-    }
+    return plan(new_base, unchanged)
 
 
 def _resolve_conflict(path, s, d, b, policy, delete, copy, remove, new_base):
