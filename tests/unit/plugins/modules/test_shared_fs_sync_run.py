@@ -145,16 +145,22 @@ def test_changes_then_no_change_keep_the_same_records_as_the_long_way(trees):
     )
 
 
-def test_a_read_refused_by_the_lock_of_our_own_waiting_record_push_frees_it(trees, monkeypatch):
-    """destination_unlocked_reads=true against plain rrsync: the record's rsync, started early, took the lock, so
-    the manifest read is refused as busy. The run ends that rsync (nothing copied), reads again at once, and starts
-    the record's rsync again after the read."""
-    src, dst = trees
+def synced_then_busy(src, dst, monkeypatch):
+    """One sync done; then a destination whose next read is refused as busy. Returns (recorded sleeps, destination)."""
     slept = []
     monkeypatch.setattr(shared_fs.time, "sleep", slept.append)
     sync(src, dst)
     destination = FakeDestination(str(dst))
     destination.answers = [BUSY]
+    return slept, destination
+
+
+def test_a_read_refused_by_the_lock_of_our_own_waiting_record_push_frees_it(trees, monkeypatch):
+    """destination_unlocked_reads=true against plain rrsync: the record's rsync, started early, took the lock, so
+    the manifest read is refused as busy. The run ends that rsync (nothing copied), reads again at once, and starts
+    the record's rsync again after the read."""
+    src, dst = trees
+    slept, destination = synced_then_busy(src, dst, monkeypatch)
     original = shared_fs_sync.SyncResource.start_early
 
     def start_early(self):
@@ -172,11 +178,7 @@ def test_a_read_refused_by_the_lock_of_our_own_waiting_record_push_frees_it(tree
 
 def test_a_busy_read_without_our_record_push_waits_as_before(trees, monkeypatch):
     src, dst = trees
-    slept = []
-    monkeypatch.setattr(shared_fs.time, "sleep", slept.append)
-    sync(src, dst)
-    destination = FakeDestination(str(dst))
-    destination.answers = [BUSY]
+    slept, destination = synced_then_busy(src, dst, monkeypatch)
     result, _resource = sync(src, dst, destination=destination, destination_unlocked_reads=True)
     assert result["changed"] is False and slept == [shared_fs.RRSYNC_BUSY_RETRIES[0]]
 
