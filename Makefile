@@ -82,7 +82,7 @@ integration: deps ## pytest integration tests against real servers on loopback
 
 .PHONY: molecule
 molecule: deps ## every molecule scenario (create, converge, idempotence, verify, drills, destroy)
-	for s in $(SCENARIOS); do molecule test -s $$s || exit 1; done
+	bash scripts/molecule-test.sh $(SCENARIOS)
 
 .PHONY: build
 build: venv ## Build the collection tarball and install it offline into a scratch path
