@@ -636,15 +636,19 @@ def _resync_decision(status, window, member, force, lag_margin_seconds):
     window_seconds = (window or {}).get("window_seconds")
     if window_seconds is None:
         raise MongoDBRefusedError("the primary's oplog window is unknown (empty oplog?). Nothing was changed.")
-    limit = window_seconds - lag_margin_seconds
+    # The margin never takes more than half of the window: with a short oplog window (a small oplogSizeMB, a busy
+    # set) a margin larger than the window would make every member, even one 0 s behind, "need" a resync.
+    margin = min(lag_margin_seconds, window_seconds / 2)
+    margin_text = f"margin {margin:g} s" + ("" if margin == lag_margin_seconds else " (half the window)")
+    limit = window_seconds - margin
     if lag > limit:
         return "needed", (
             f"{member} ({state}) is {lag} s behind the primary, more than its oplog window of {window_seconds} s "
-            f"minus lag_margin_seconds={lag_margin_seconds}: it cannot catch up from the oplog"
+            f"minus the {margin_text}: it cannot catch up from the oplog"
         )
     return "not_needed", (
         f"{member} is {state}, {lag} s behind the primary, within its oplog window of {window_seconds} s "
-        f"(margin {lag_margin_seconds} s): it catches up by itself"
+        f"({margin_text}): it catches up by itself"
     )
 
 

@@ -76,6 +76,8 @@ options:
     description:
       - Safety margin - a member more than the oplog window minus this many seconds behind the primary is resynced
         (the window keeps moving while it catches up).
+      - The margin is capped at half of the oplog window, so that a member that is current is never resynced when the
+        window is short.
     type: int
     default: 60
   wait_timeout:

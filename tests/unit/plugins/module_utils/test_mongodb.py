@@ -358,6 +358,20 @@ def test_resync_decision_refusals(entries, message):
         resync_decision(status(*entries), WINDOW, target, force="PRIMARY" in message)
 
 
+def test_a_short_oplog_window_caps_the_margin_so_a_current_member_is_not_resynced():
+    # CI on 4b0975e: the lab's 45 s window minus the default 60 s margin made a SECONDARY 0 s behind "need" a resync,
+    # and repair-node.yml on a healthy host refused.
+    short = {"first_ts": NOW - 45, "last_ts": NOW, "window_seconds": 45}
+    st = status(entry("m1:27017", 1), entry("m2:27017", 2), entry("m3:27017", 2, optime=NOW))
+    got, why = resync_decision(st, short, "m3:27017", lag_margin_seconds=60)
+    assert got == "not_needed" and "margin 22.5 s (half the window)" in why
+    st = status(entry("m1:27017", 1), entry("m2:27017", 2), entry("m3:27017", 2, optime=NOW - 30))
+    got, why = resync_decision(st, short, "m3:27017", lag_margin_seconds=60)
+    assert got == "needed" and "30 s behind" in why
+    got, why = resync_decision(st, WINDOW, "m3:27017", lag_margin_seconds=60)
+    assert got == "not_needed" and "(margin 60 s)" in why
+
+
 def test_resync_of_the_primary_is_not_needed_without_force():
     # repair-node.yml on a member that came back and took over again (priority takeover) must not fail
     st = status(entry("m1:27017", 1), entry("m2:27017", 2), entry("m3:27017", 2))
