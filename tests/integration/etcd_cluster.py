@@ -57,9 +57,10 @@ def free_port_pairs(count, taken=()):
 
 
 class Member:
-    def __init__(self, name, client_port, peer_port, workdir):
+    def __init__(self, name, client_port, peer_port, workdir, tls=None):
         self.name = name
-        self.client_url = f"http://127.0.0.1:{client_port}"
+        self.tls = tls
+        self.client_url = f"{'https' if tls else 'http'}://127.0.0.1:{client_port}"
         self.peer_url = f"http://127.0.0.1:{peer_port}"
         self.data_dir = workdir / f"{name}.data"
         self.log_path = workdir / f"{name}.log"
@@ -93,6 +94,9 @@ class Member:
             "--election-timeout",
             "500",
         ]
+        if self.tls:  # the client API over https, and only for clients presenting a certificate the CA signed
+            cmd += ["--cert-file", str(self.tls.cert), "--key-file", str(self.tls.key)]
+            cmd += ["--trusted-ca-file", str(self.tls.ca), "--client-cert-auth"]
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
@@ -120,17 +124,21 @@ class Member:
 
 
 class EtcdCluster:
-    """A cluster of etcd subprocesses. Members are created with add_member() and started with start()."""
+    """A cluster of etcd subprocesses. Members are created with add_member() and started with start().
 
-    def __init__(self, workdir):
+    With ``tls`` (make_test_certs' paths) the client API is https and requires a client certificate; etcdctl presents
+    the same certificate."""
+
+    def __init__(self, workdir, tls=None):
         self.workdir = pathlib.Path(workdir)
+        self.tls = tls
         self.members = {}
         self._ports = set()
 
     def new_member(self, name):
         client_port, peer_port = free_port_pairs(1, taken=self._ports)[0]
         self._ports.add(client_port)
-        member = Member(name, client_port, peer_port, self.workdir)
+        member = Member(name, client_port, peer_port, self.workdir, tls=self.tls)
         self.members[name] = member
         return member
 
@@ -146,7 +154,10 @@ class EtcdCluster:
 
     def etcdctl(self, *args, endpoints=None, timeout=10):
         eps = ",".join(endpoints or self.endpoints())
-        cmd = [str(ETCDCTL), f"--endpoints={eps}", "--dial-timeout=2s", "--command-timeout=5s", *args]
+        cmd = [str(ETCDCTL), f"--endpoints={eps}", "--dial-timeout=2s", "--command-timeout=5s"]
+        if self.tls:
+            cmd += [f"--cacert={self.tls.ca}", f"--cert={self.tls.cert}", f"--key={self.tls.key}"]
+        cmd += list(args)
         env = dict(os.environ, ETCDCTL_API="3")
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
 

@@ -80,8 +80,9 @@ class PatroniMember:
         self.log_path = self.dir / "patroni.log"
         self.proc = None
 
-    def write_config(self, etcd_hosts):
+    def write_config(self, etcd_hosts, tls=None):
         d = self.dir
+        host = "hostssl" if tls else "host"
         config = {
             "scope": SCOPE,
             "name": self.name,
@@ -134,11 +135,27 @@ class PatroniMember:
                 },
                 "pg_hba": [
                     "local all all trust",
-                    "host replication replicator 127.0.0.1/32 scram-sha-256",
-                    "host all all 127.0.0.1/32 scram-sha-256",
+                    f"{host} replication replicator 127.0.0.1/32 scram-sha-256",
+                    f"{host} all all 127.0.0.1/32 scram-sha-256",
                 ],
             },
         }
+        if tls:
+            # The settings the patroni role writes with TLS on (roles/patroni/templates/config.yml.j2), with the files
+            # copied into the member's directory (PostgreSQL wants its key owned by the user it runs as).
+            files = {}
+            for key, src in (("ca", tls.ca), ("cert", tls.cert), ("key", tls.key)):
+                files[key] = d / f"tls-{key}.pem"
+                shutil.copyfile(src, files[key])
+                files[key].chmod(0o600)
+            config["etcd3"].update(
+                protocol="https", cacert=str(files["ca"]), cert=str(files["cert"]), key=str(files["key"])
+            )
+            config["postgresql"]["parameters"].update(
+                ssl="on", ssl_cert_file=str(files["cert"]), ssl_key_file=str(files["key"]), ssl_ca_file=str(files["ca"])
+            )
+            for user in ("replication", "rewind"):
+                config["postgresql"]["authentication"][user].update(sslmode="verify-ca", sslrootcert=str(files["ca"]))
         self.config.write_text(json.dumps(config, indent=1))  # JSON is YAML
 
     def start(self, exe, user):
@@ -202,9 +219,10 @@ class PatroniMember:
 
 
 class PatroniCluster:
-    def __init__(self, workdir, names):
+    def __init__(self, workdir, names, tls=None):
         self.workdir = pathlib.Path(workdir)
-        self.etcd = EtcdCluster(self.workdir / "etcd")
+        self.tls = tls
+        self.etcd = EtcdCluster(self.workdir / "etcd", tls=tls)
         ports = free_ports(2 * len(names))
         self.members = {n: PatroniMember(n, self.workdir, ports[2 * i], ports[2 * i + 1]) for i, n in enumerate(names)}
         self.user = "postgres" if os.geteuid() == 0 else None
@@ -213,10 +231,10 @@ class PatroniCluster:
         (self.workdir / "etcd").mkdir(parents=True, exist_ok=True)
         self.etcd.bootstrap(["pe1", "pe2", "pe3"])
         exe = patroni_bin()
-        hosts = [u.replace("http://", "") for u in self.etcd.endpoints()]
+        hosts = [u.split("://", 1)[1] for u in self.etcd.endpoints()]
         for m in self.members.values():
             m.dir.mkdir(parents=True, exist_ok=True)
-            m.write_config(hosts)
+            m.write_config(hosts, self.tls)
         if self.user:
             pw = pwd.getpwnam(self.user)
             for path in [self.workdir, *(p for m in self.members.values() for p in (m.dir, *m.dir.iterdir()))]:
@@ -299,11 +317,11 @@ def make_workdir():
 
 
 @contextlib.contextmanager
-def patroni_cluster(names=("pg1", "pg2", "pg3")):
+def patroni_cluster(names=("pg1", "pg2", "pg3"), tls=None):
     require_etcd()
     require_postgres()
     workdir = make_workdir()
-    cluster = PatroniCluster(workdir, names)
+    cluster = PatroniCluster(workdir, names, tls=tls)
     try:
         cluster.start()
         yield cluster
