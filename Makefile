@@ -61,6 +61,10 @@ drill-replace: deps ## On a converged lab (make lab): replace dc2-node2 by an em
 drill-lsyncd: deps ## On a converged lab (make lab): continuous replication with lsyncd from dc1 to dc2, then off
 	MOLECULE_PROJECT_DIRECTORY=$(CURDIR) ansible-playbook -i $(LAB_INVENTORY) molecule/default/drill_lsyncd.yml
 
+.PHONY: drill-artifacts
+drill-artifacts: deps ## On a converged lab (make lab): app_service from http URLs (an archive, then a .deb), a bad checksum refused
+	MOLECULE_PROJECT_DIRECTORY=$(CURDIR) ansible-playbook -i $(LAB_INVENTORY) molecule/default/drill_artifacts.yml
+
 .PHONY: lint
 lint: venv collections ## ruff, yamllint, ansible-lint (production profile, offline)
 	ruff check .
