@@ -347,11 +347,13 @@ def pick_transfer_target(members, exclude_id):
 
 
 def validate_key(key):
-    """An absolute key without surrounding spaces or newlines (raises EtcdParameterError naming the option)."""
-    if not isinstance(key, str) or not key.startswith("/") or key.strip() != key or "\n" in key or len(key) < 2:
+    """An absolute key of non-empty segments without whitespace: ``//x`` or ``/x/`` is a typo that would name another
+    key than the one meant (raises EtcdParameterError naming the option)."""
+    valid = isinstance(key, str) and key.startswith("/") and not any(c.isspace() for c in key)
+    if not valid or not all(key.split("/")[1:]):
         raise EtcdParameterError(
-            f"key: {key!r} is not an absolute key without spaces or newlines; give one such as "
-            "/apiplatform-ha/placement/mailer"
+            f"key: {key!r} is not an absolute key of non-empty segments without spaces (no '//', no trailing '/'); "
+            "give one such as /apiplatform-ha/placement/mailer"
         )
     return key
 

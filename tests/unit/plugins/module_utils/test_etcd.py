@@ -472,7 +472,9 @@ def test_validate_key_accepts_absolute_keys(key):
     assert etcd.validate_key(key) == key
 
 
-@pytest.mark.parametrize("key", ["placement/mailer", "", "/", " /a", "/a ", "/a\nb", None])
+@pytest.mark.parametrize(
+    "key", ["placement/mailer", "", "/", " /a", "/a ", "/a\nb", "/a b", "//x", "/a//b", "/a/", None]
+)
 def test_validate_key_refuses_with_the_option_and_an_example(key):
     with pytest.raises(etcd.EtcdParameterError, match=r"^key: .*/apiplatform-ha/placement/mailer"):
         etcd.validate_key(key)
