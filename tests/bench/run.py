@@ -15,7 +15,8 @@ Rows:
   - the shared filesystem sync against plain rsync (tests/bench/shared_fs_bench.py, its own table)
 
 The lab is destroyed first and at the end, so the figures are from a clean start. Bounded: each step has a
-time limit and the whole run stops at the first failure.
+time limit and the whole run stops at the first failure. `run.py --existing-lab pg,rmq,apps,shared_fs` measures
+only the named tiers on the converged lab as it is (make lab first), without destroying it.
 """
 
 import base64
@@ -377,7 +378,38 @@ def table(rows):
     return "\n".join(lines)
 
 
+def tier_rows_only(names):
+    """``run.py --existing-lab pg,rmq,apps,shared_fs``: only the named tiers' rows, on the converged lab as it is
+    (nothing destroyed or created; the first-converge and rerun rows need a fresh lab, so they are left out)."""
+    tiers = {
+        "pg": ("PostgreSQL (leader kills and switchovers, writes every 0.2 s)", pg_rows),
+        "rmq": ("RabbitMQ (quorum queue leader kills, publisher confirms every 0.05 s)", rmq_rows),
+        "apps": (
+            "Application tiers (GETs through dc1's VIP: a dashboard container, then the VIP holder killed)",
+            app_rows,
+        ),
+    }
+    unknown = [n for n in names if n not in tiers and n != "shared_fs"]
+    if unknown:
+        raise SystemExit(f"bench: --existing-lab: unknown tier(s) {unknown}; choose from pg, rmq, apps, shared_fs")
+    for name in names:
+        if name == "shared_fs":
+            print("Shared filesystem sync (tests/bench/shared_fs_bench.py)", flush=True)
+            subprocess.run([str(BIN / "python"), str(ROOT / "tests" / "bench" / "shared_fs_bench.py")], check=True)
+            continue
+        title, rows = tiers[name]
+        result = rows()
+        print()
+        print(title)
+        print(table(result), flush=True)
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--existing-lab":
+        tier_rows_only(sys.argv[2].split(","))
+        return
+    if len(sys.argv) > 1:
+        raise SystemExit("usage: run.py [--existing-lab pg,rmq,apps,shared_fs]")
     print("bench: destroying any previous lab, then creating a fresh one", flush=True)
     run("molecule", "destroy", "-s", "default")
     run("molecule", "create", "-s", "default")
