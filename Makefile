@@ -98,3 +98,8 @@ test: lint sanity unit build integration molecule ## Every test layer
 .PHONY: bench
 bench: deps ## Benchmarks, printed as tables
 	$(PY) tests/bench/run.py
+
+TIERS ?= pg,rmq,apps,shared_fs
+.PHONY: bench-lab
+bench-lab: deps ## On a converged lab (make lab): only the tiers' rows, lab kept (TIERS=pg,rmq,apps,shared_fs)
+	$(PY) tests/bench/run.py --existing-lab $(TIERS)
