@@ -18,7 +18,7 @@ import pytest
 import yaml
 from ansible_runner import run_playbook
 from mongodb_simulator_harness import make_test_certs
-from patroni_cluster import SCOPE, SUPERUSER, SUPERUSER_PASSWORD, patroni_cluster
+from patroni_cluster import SCOPE, patroni_cluster
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -32,19 +32,6 @@ def pki(tmp_path_factory):
 def cluster(pki):
     with patroni_cluster(names=("pt1", "pt2"), tls=pki) as c:
         yield c
-
-
-def connect(member, **kwargs):
-    return psycopg.connect(
-        host="127.0.0.1",
-        port=member.pg_port,
-        user=SUPERUSER,
-        password=SUPERUSER_PASSWORD,
-        dbname="postgres",
-        connect_timeout=5,
-        autocommit=True,
-        **kwargs,
-    )
 
 
 def test_patroni_holds_its_leader_key_in_etcd_over_https_with_a_client_certificate(cluster, pki):
@@ -78,8 +65,8 @@ def test_replication_runs_over_tls_verified_by_the_ca(cluster):
 def test_a_connection_without_tls_is_refused_and_one_verified_by_the_ca_is_admitted(cluster, pki):
     leader = cluster.members[cluster.leader()]
     with pytest.raises(psycopg.OperationalError, match=r"no pg_hba\.conf entry"):
-        connect(leader, sslmode="disable")
-    with connect(leader, sslmode="verify-ca", sslrootcert=str(pki.ca)) as conn:
+        leader.connect(sslmode="disable")
+    with leader.connect(sslmode="verify-ca", sslrootcert=str(pki.ca)) as conn:
         assert conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone() == (True,)
 
 
@@ -95,7 +82,7 @@ def test_a_reload_makes_postgresql_serve_a_rotated_certificate(cluster, tmp_path
 
     def serves_rotated():
         try:
-            with connect(leader, sslmode="verify-ca", sslrootcert=str(rotated.ca)):
+            with leader.connect(sslmode="verify-ca", sslrootcert=str(rotated.ca)):
                 return True
         except psycopg.OperationalError:
             return False
