@@ -378,6 +378,12 @@ def table(rows):
     return "\n".join(lines)
 
 
+def shared_fs_table():
+    """The shared filesystem's own table (tests/bench/shared_fs_bench.py prints it)."""
+    print("Shared filesystem sync (tests/bench/shared_fs_bench.py)", flush=True)
+    subprocess.run([str(BIN / "python"), str(ROOT / "tests" / "bench" / "shared_fs_bench.py")], cwd=ROOT, check=True)
+
+
 def tier_rows_only(names):
     """``run.py --existing-lab pg,rmq,apps,shared_fs``: only the named tiers' rows, on the converged lab as it is
     (nothing destroyed or created; the first-converge and rerun rows need a fresh lab, so they are left out)."""
@@ -394,8 +400,7 @@ def tier_rows_only(names):
         raise SystemExit(f"bench: --existing-lab: unknown tier(s) {unknown}; choose from pg, rmq, apps, shared_fs")
     for name in names:
         if name == "shared_fs":
-            print("Shared filesystem sync (tests/bench/shared_fs_bench.py)", flush=True)
-            subprocess.run([str(BIN / "python"), str(ROOT / "tests" / "bench" / "shared_fs_bench.py")], check=True)
+            shared_fs_table()
             continue
         title, rows = tiers[name]
         result = rows()
@@ -454,8 +459,7 @@ def main():
         [str(BIN / "python"), str(ROOT / "tests" / "bench" / "rabbitmq_policy_bench.py")], cwd=ROOT, check=True
     )
     print()
-    print("Shared filesystem sync (tests/bench/shared_fs_bench.py)", flush=True)
-    subprocess.run([str(BIN / "python"), str(ROOT / "tests" / "bench" / "shared_fs_bench.py")], cwd=ROOT, check=True)
+    shared_fs_table()
 
 
 if __name__ == "__main__":
