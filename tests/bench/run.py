@@ -113,20 +113,30 @@ def wait_pg_healthy(limit=180):
     raise SystemExit(f"bench: PostgreSQL did not become healthy within {limit} s: {pg_members()}")
 
 
+def patroni_api(method, path, body=None):
+    """A Patroni REST call on the first member that answers (the one a bench step killed may be down)."""
+    errors = []
+    for host in LAB_PG.values():
+        req = urllib.request.Request(
+            f"http://{host}:8008{path}", data=json.dumps(body).encode() if body else None, method=method
+        )
+        req.add_header("Content-Type", "application/json")
+        req.add_header("Authorization", "Basic " + base64.b64encode(":".join(API_AUTH).encode()).decode())
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return json.load(r)
+        except OSError as exc:
+            errors.append(f"{host}: {exc}")
+    raise SystemExit(f"bench: no Patroni member answered {method} {path}: {'; '.join(errors)}")
+
+
 def patch_config(body):
-    req = urllib.request.Request(
-        f"http://{LAB_PG['dc1-node1']}:8008/config", data=json.dumps(body).encode(), method="PATCH"
-    )
-    req.add_header("Content-Type", "application/json")
-    req.add_header("Authorization", "Basic " + base64.b64encode(":".join(API_AUTH).encode()).decode())
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return r.status
+    return patroni_api("PATCH", "/config", body)
 
 
 def pg_timing():
     """(ttl, loop_wait, retry_timeout) of the cluster's dynamic configuration (GET /config)."""
-    with urllib.request.urlopen(f"http://{LAB_PG['dc1-node1']}:8008/config", timeout=10) as r:
-        config = json.load(r)
+    config = patroni_api("GET", "/config")
     return config["ttl"], config["loop_wait"], config["retry_timeout"]
 
 
@@ -166,6 +176,8 @@ def pg_fault(mode):
         ",".join(LAB_PG),
         "--api-password",
         API_AUTH[1],
+        "--etcd",
+        f"http://{LAB_ETCD['witness-node1']}:2379",
         "--out",
         str(out),
     ]
@@ -176,8 +188,8 @@ def pg_fault(mode):
     # etcd extends every lease to its full ttl when its raft leader changes: killing the container that holds both
     # leaders costs an etcd election plus a whole ttl. The runs are told apart in the table.
     result["etcd_leader_killed"] = mode == "kill" and etcd_leader == result["old_leader"]
-    if mode == "kill":
-        subprocess.run(["docker", "start", result["old_leader"]], check=True, stdout=subprocess.DEVNULL)
+    if result.get("killed"):
+        subprocess.run(["docker", "start", result["killed"]], check=True, stdout=subprocess.DEVNULL)
     wait_pg_healthy()
     return result
 
@@ -232,6 +244,15 @@ def pg_rows():
             "-",
         ),
     ]
+    phase_names = [
+        ("leader_key_gone", "old leader's lease runs out (leader key gone)"),
+        ("new_leader_key", "a replica holds the leader key"),
+        ("new_leader_writable", "the new leader takes a write on its own address"),
+        ("first_write_multi_host", "first write through the multi-host connection string"),
+    ]
+    for key, label in phase_names:
+        values = [r["phases_after_kill"][key] for r in tuned if (r.get("phases_after_kill") or {}).get(key) is not None]
+        rows.append((f"  phase, s after the kill: {label}", med([{"v": v} for v in values], "v"), "-"))
     if defaults:
         rows.append(
             ("leader kill -> first write, defaults 30/10/10 (s)", med(defaults, "seconds_to_first_write"), "30-40")
