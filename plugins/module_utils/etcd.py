@@ -57,6 +57,10 @@ class EtcdConflictError(EtcdError):
     """The requested member clashes with another member (same peer URL, other name)."""
 
 
+class EtcdKeyChangedError(EtcdError):
+    """A key changed between the read that planned a write and the write (another client wrote it)."""
+
+
 class EtcdTimeoutError(EtcdError):
     """A wait did not reach its goal in time."""
 
@@ -586,9 +590,33 @@ class EtcdClient:
 
     def get(self, key):
         """Value of ``key`` as text, or None when absent."""
+        return self.get_with_revision(key)[0]
+
+    def get_with_revision(self, key):
+        """``(value or None, mod_revision)``; the revision is 0 when the key is absent."""
         data = self.call("/v3/kv/range", {"key": _b64(key)})
         kvs = data.get("kvs") or []
-        return _unb64(kvs[0].get("value")) if kvs else None
+        if not kvs:
+            return None, 0
+        return _unb64(kvs[0].get("value")), int(kvs[0].get("mod_revision") or 0)
+
+    def _txn_if_unchanged(self, key, mod_revision, request):
+        """Apply ``request`` only while ``key`` is still at ``mod_revision`` (0: still absent)."""
+        compare = [{"key": _b64(key), "target": "MOD", "result": "EQUAL", "mod_revision": str(mod_revision)}]
+        data = self.call("/v3/kv/txn", {"compare": compare, "success": [request]})
+        if not data.get("succeeded"):
+            raise EtcdKeyChangedError(
+                f"etcd key {key} was changed by another client after this task read it (at revision "
+                f"{mod_revision}); nothing was written. Run the task again to plan from the new value."
+            )
+
+    def put_if_unchanged(self, key, value, mod_revision):
+        """Write ``key`` only if nobody changed it since it was read at ``mod_revision``."""
+        self._txn_if_unchanged(key, mod_revision, {"request_put": {"key": _b64(key), "value": _b64(value)}})
+
+    def delete_if_unchanged(self, key, mod_revision):
+        """Delete ``key`` only if nobody changed it since it was read at ``mod_revision``."""
+        self._txn_if_unchanged(key, mod_revision, {"request_delete_range": {"key": _b64(key)}})
 
     def delete(self, key):
         """Delete ``key``; returns how many keys were deleted (0 or 1)."""

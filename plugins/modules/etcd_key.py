@@ -14,6 +14,8 @@ description:
   - Writes O(value) under O(key), or deletes O(key), through etcd's v3 JSON gateway (no etcd client library or
     C(etcdctl) needed on the host).
   - Reads the key first and writes only when it differs, so a re-run reports no change.
+  - The write is a compare-and-swap on the revision that was read. When another client changed the key in
+    between, the task fails, says so and writes nothing; run it again to plan from the new value.
   - The collection records where each single-instance microservice runs under
     C(/apiplatform-ha/placement/<service>); the units' start condition reads it, so that a host that comes back
     after its services were respawned elsewhere does not start a second copy.
@@ -126,13 +128,14 @@ def main():
         validate_key(params["key"])
         validate_value(params["value"], params["state"])
         client = EtcdClient.from_params(params)
-        previous = client.get(params["key"])
+        previous, revision = client.get_with_revision(params["key"])
         changed, after = plan_key(previous, params["value"], params["state"])
         if changed and not module.check_mode:
+            # compare-and-swap: a write by another client between the read and this write is refused, not lost
             if params["state"] == "absent":
-                client.delete(params["key"])
+                client.delete_if_unchanged(params["key"], revision)
             else:
-                client.put(params["key"], params["value"])
+                client.put_if_unchanged(params["key"], params["value"], revision)
     except EtcdError as e:
         module.fail_json(msg=str(e), key=params["key"], exception=traceback.format_exc())
 

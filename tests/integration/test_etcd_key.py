@@ -86,3 +86,32 @@ def test_unreachable_cluster_names_every_endpoint(tmp_path):
     for url in dead:
         assert url in result["msg"]
     assert result["msg"].startswith("could not reach etcd")
+
+
+def test_write_is_refused_when_another_client_changed_the_key(cluster):
+    """The module's write is a compare-and-swap on the revision it read: a write in between is not overwritten."""
+    from ansible_collections.apiplatform.ha.plugins.module_utils.etcd import EtcdClient, EtcdKeyChangedError
+
+    cluster.etcdctl("put", KEY, "dc1-app1")
+    client = EtcdClient(cluster.endpoints(), timeout=5)
+    value, revision = client.get_with_revision(KEY)
+    assert value == "dc1-app1" and revision > 0
+
+    cluster.etcdctl("put", KEY, "dc2-app1")  # another client, between the read and the write
+    with pytest.raises(EtcdKeyChangedError, match="changed by another client"):
+        client.put_if_unchanged(KEY, "dc1-app2", revision)
+    assert stored(cluster) == "dc2-app1"
+    with pytest.raises(EtcdKeyChangedError):
+        client.delete_if_unchanged(KEY, revision)
+    assert stored(cluster) == "dc2-app1"
+
+    _value, current = client.get_with_revision(KEY)
+    client.put_if_unchanged(KEY, "dc1-app2", current)
+    assert stored(cluster) == "dc1-app2"
+
+    cluster.etcdctl("del", KEY)
+    assert client.get_with_revision(KEY) == (None, 0)
+    client.put_if_unchanged(KEY, "dc1-app1", 0)  # 0: only while the key is still absent
+    with pytest.raises(EtcdKeyChangedError):
+        client.put_if_unchanged(KEY, "dc2-app1", 0)
+    assert stored(cluster) == "dc1-app1"

@@ -4,7 +4,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 from module_exits import ExitJson, FailJson, patch_exits
 
-from ansible_collections.apiplatform.ha.plugins.module_utils.etcd import EtcdConnectionError
+from ansible_collections.apiplatform.ha.plugins.module_utils.etcd import EtcdConnectionError, EtcdKeyChangedError
 from ansible_collections.apiplatform.ha.plugins.modules import etcd_key
 
 KEY = "/apiplatform-ha/placement/scheduler"
@@ -16,20 +16,37 @@ def module_exits(monkeypatch):
 
 
 class FakeClient:
-    def __init__(self, data):
-        self.data = dict(data)
+    """etcd's key space with revisions; ``between`` runs after the module's read (another client's write)."""
+
+    def __init__(self, data, between=None):
+        self.data = {k: (v, 1) for k, v in data.items()}
+        self.revision = 1
         self.writes = []
+        self.between = between
 
-    def get(self, key):
-        return self.data.get(key)
+    def get_with_revision(self, key):
+        value, revision = self.data.get(key, (None, 0))
+        if self.between:
+            self.between(self)
+        return value, revision
 
-    def put(self, key, value):
+    def set(self, key, value):
+        self.revision += 1
+        self.data[key] = (value, self.revision)
+
+    def _check(self, key, revision):
+        if self.data.get(key, (None, 0))[1] != revision:
+            raise EtcdKeyChangedError(f"etcd key {key} was changed by another client after this task read it")
+
+    def put_if_unchanged(self, key, value, revision):
+        self._check(key, revision)
         self.writes.append(("put", key, value))
-        self.data[key] = value
+        self.set(key, value)
 
-    def delete(self, key):
+    def delete_if_unchanged(self, key, revision):
+        self._check(key, revision)
         self.writes.append(("delete", key))
-        return 1 if self.data.pop(key, None) is not None else 0
+        self.data.pop(key, None)
 
 
 def install(monkeypatch, data):
@@ -98,7 +115,7 @@ def test_bad_input_fails_naming_the_option_and_writes_nothing(monkeypatch, args,
 
 def test_unreachable_etcd_is_one_failure_naming_the_key(monkeypatch):
     class Down(FakeClient):
-        def get(self, key):
+        def get_with_revision(self, key):
             raise EtcdConnectionError("could not reach etcd: http://10.0.0.1:2379/v3/kv/range: connection refused")
 
     down = Down({})
@@ -107,3 +124,15 @@ def test_unreachable_etcd_is_one_failure_naming_the_key(monkeypatch):
         run_main({"key": KEY, "value": "app1"})
     assert exc.value.args[0]["msg"].startswith("could not reach etcd")
     assert exc.value.args[0]["key"] == KEY
+
+
+@pytest.mark.parametrize("state", ["present", "absent"])
+def test_a_write_by_another_client_after_the_read_is_not_overwritten(monkeypatch, state):
+    fake = FakeClient({KEY: "app1"}, between=lambda c: c.set(KEY, "app9"))
+    monkeypatch.setattr(etcd_key.EtcdClient, "from_params", classmethod(lambda cls, params: fake))
+    args = {"key": KEY, "value": "app2"} if state == "present" else {"key": KEY, "state": "absent"}
+    with pytest.raises(FailJson) as exc:
+        run_main(args)
+    assert "changed by another client" in exc.value.args[0]["msg"]
+    assert fake.writes == []
+    assert fake.data[KEY][0] == "app9"
