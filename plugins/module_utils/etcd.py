@@ -11,7 +11,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
-import time
 import traceback
 from urllib.parse import urlsplit
 
@@ -666,13 +665,3 @@ def _short_error(exc):
         if marker in text:
             return f"{marker} ({type(exc).__name__})"
     return f"{type(exc).__name__}: {text[:300]}"
-
-
-def wait_until(predicate, timeout, interval=1.0, clock=time.monotonic, sleep=time.sleep):
-    """Call ``predicate()`` until it returns a truthy value or ``timeout`` seconds pass; return the last value."""
-    deadline = clock() + timeout
-    while True:
-        value = predicate()
-        if value or clock() >= deadline:
-            return value
-        sleep(min(interval, max(0.0, deadline - clock())))

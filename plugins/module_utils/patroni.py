@@ -11,7 +11,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
-import time
 import traceback
 from urllib.parse import urlsplit
 
@@ -567,15 +566,3 @@ class PatroniClient:
                 raise PatroniRefusedError(f"Patroni refused to reinitialize the member at {url}: {e}") from None
             raise
         return data if isinstance(data, str) else str(data)
-
-
-def wait_until(predicate, timeout, interval=1.0, clock=None, sleep=None):
-    """Call ``predicate()`` until it returns a truthy value or ``timeout`` seconds pass; return the last value."""
-    clock = clock or time.monotonic
-    sleep = sleep or time.sleep
-    deadline = clock() + timeout
-    while True:
-        value = predicate()
-        if value or clock() >= deadline:
-            return value
-        sleep(min(interval, max(0.0, deadline - clock())))

@@ -36,7 +36,6 @@ import copy
 import json
 import os
 import re
-import time
 
 # One fixed, read-only expression (never built from user input): node name, rabbit app running, known members.
 IDENTITY_EXPR = "{node(), rabbit:is_running(), rabbit_nodes:all()}."
@@ -550,15 +549,3 @@ class RabbitMQCli:
     def quorum_queues(self, vhost, node=None):
         data = self.run_json("list_queues", "--vhost", vhost, "name", "type", "leader", "members", "online", node=node)
         return parse_queues(vhost, data)
-
-
-def wait_until(predicate, timeout, interval=1.0, clock=None, sleep=None):
-    """Call ``predicate()`` until it returns a truthy value or ``timeout`` seconds pass; return the last value."""
-    clock = clock or time.monotonic
-    sleep = sleep or time.sleep
-    deadline = clock() + timeout
-    while True:
-        value = predicate()
-        if value or clock() >= deadline:
-            return value
-        sleep(min(interval, max(0.0, deadline - clock())))

@@ -197,8 +197,8 @@ from ansible_collections.apiplatform.ha.plugins.module_utils.etcd import (
     normalize_peer_urls,
     pick_transfer_target,
     plan_member,
-    wait_until,
 )
+from ansible_collections.apiplatform.ha.plugins.module_utils.waiting import wait_until
 
 
 def normalize(params):

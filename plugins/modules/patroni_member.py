@@ -195,8 +195,8 @@ from ansible_collections.apiplatform.ha.plugins.module_utils.patroni import (
     patroni_argument_spec,
     patroni_required_together,
     plan_member,
-    wait_until,
 )
+from ansible_collections.apiplatform.ha.plugins.module_utils.waiting import wait_until
 
 
 def normalize(params):

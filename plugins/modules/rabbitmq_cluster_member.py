@@ -201,8 +201,8 @@ from ansible_collections.apiplatform.ha.plugins.module_utils.rabbitmq_cli import
     rabbitmq_cli_argument_spec,
     resolve_executable,
     validate_node_name,
-    wait_until,
 )
+from ansible_collections.apiplatform.ha.plugins.module_utils.waiting import wait_until
 
 ACTIONS = {"join": "joined", "start": "started", "already_member": "already_member"}
 

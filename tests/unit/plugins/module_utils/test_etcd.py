@@ -262,23 +262,6 @@ def test_initial_cluster_names_the_new_member():
     )
 
 
-def test_wait_until_is_bounded():
-    now = [0.0]
-    calls = []
-
-    def predicate():
-        calls.append(now[0])
-        return len(calls) == 3
-
-    assert etcd.wait_until(
-        predicate, 10, interval=1, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s)
-    )
-    assert calls == [0.0, 1.0, 2.0]
-    now[0] = 0.0
-    assert not etcd.wait_until(lambda: False, 2.5, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
-    assert now[0] == 2.5
-
-
 # -- client over a fake requests session -------------------------------------------------------------------------------
 
 

@@ -19,7 +19,6 @@ from ansible_collections.apiplatform.ha.plugins.module_utils.patroni import (
     plan_switchover,
     postgres_argument_spec,
     validate_url,
-    wait_until,
 )
 
 
@@ -361,19 +360,3 @@ def test_client_parameters():
         {"api_url": "https://h:8008", "api_ca_cert": "/ca.pem", "api_client_cert": "/c", "api_client_key": "/k"}
     )
     assert (c.verify, c.cert, c.auth) == ("/ca.pem", ("/c", "/k"), None)
-
-
-def test_wait_until_is_bounded():
-    now = [0.0]
-    calls = []
-
-    def sleep(s):
-        now[0] += s
-
-    def never():
-        calls.append(now[0])
-        return False
-
-    assert wait_until(never, 3, interval=1, clock=lambda: now[0], sleep=sleep) is False
-    assert calls == [0.0, 1.0, 2.0, 3.0]
-    assert wait_until(lambda: "ok", 3, clock=lambda: now[0], sleep=sleep) == "ok"

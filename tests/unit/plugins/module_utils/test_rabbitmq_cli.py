@@ -31,7 +31,6 @@ from ansible_collections.apiplatform.ha.plugins.module_utils.rabbitmq_cli import
     resolve_executable,
     under_replicated,
     validate_node_name,
-    wait_until,
 )
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "rabbitmq_cli"
@@ -285,18 +284,6 @@ def test_resolve_executable():
     assert "/usr/lib/rabbitmq/bin" in seen["dirs"]
     with pytest.raises(RabbitMQCliParameterError, match=r"^rabbitmq_queues_path: 'rmq-q' not found"):
         resolve_executable("rmq-q", "rabbitmq_queues_path", get_bin_path)
-
-
-def test_wait_until_is_bounded():
-    now = {"t": 0.0}
-    calls = []
-
-    def sleep(s):
-        now["t"] += s
-
-    assert wait_until(lambda: calls.append(1) or False, 3, 1.0, clock=lambda: now["t"], sleep=sleep) is False
-    assert len(calls) == 4 and now["t"] == 3.0
-    assert wait_until(lambda: "yes", 3, clock=lambda: now["t"], sleep=sleep) == "yes"
 
 
 # -- plan_present -----------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from ansible.module_utils import basic
 from module_exits import exit_result, fail_message, patch_exits, run_module
 from rabbitmq_cli_fake import CTL, QUEUES, FakeRabbit, output
 
-from ansible_collections.apiplatform.ha.plugins.module_utils import rabbitmq_cli
+from ansible_collections.apiplatform.ha.plugins.module_utils import rabbitmq_cli, waiting
 from ansible_collections.apiplatform.ha.plugins.modules import rabbitmq_cluster_member
 
 N1 = "rabbit@node1"
@@ -18,7 +18,7 @@ def module_exits(monkeypatch):
     patch_exits(monkeypatch)
     tools = {"rabbitmqctl": CTL, "rabbitmq-queues": QUEUES}
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, **kw: tools.get(name))
-    monkeypatch.setattr(rabbitmq_cli.time, "sleep", lambda s: None)
+    monkeypatch.setattr(waiting.time, "sleep", lambda s: None)
 
 
 def install(monkeypatch, fake):
