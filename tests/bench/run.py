@@ -7,7 +7,8 @@ Rows:
   - PostgreSQL: seconds from the leader container's kill to the first successful write (median of
     BENCH_PG_KILLS, default 5) with the role's timing, and with Patroni's defaults (BENCH_PG_DEFAULT_KILLS,
     default 3), told apart by whether the killed container also held etcd's raft leader; seconds without writes
-    in a planned switchover; acknowledged writes lost (synchronous mode)
+    in a planned switchover; the longest wait for a commit when the synchronous standby's container dies
+    (BENCH_PG_SYNC_KILLS, default 2); acknowledged writes lost (synchronous mode)
   - RabbitMQ: seconds from the kill of the node leading a quorum queue to the first publisher confirm on the
     survivors (median of BENCH_RMQ_KILLS, default 3) and confirmed messages lost
   - application tiers: failed GETs and the longest gap through dc1's VIP while a dashboard container dies
@@ -207,6 +208,11 @@ def pg_rows():
     for i in range(3):
         print(f"bench: planned switchover {i + 1}/3", flush=True)
         switch.append(pg_fault("switchover"))
+    sync_kills = int(os.environ.get("BENCH_PG_SYNC_KILLS", "2"))
+    sync = []
+    for i in range(sync_kills):
+        print(f"bench: synchronous standby kill {i + 1}/{sync_kills}", flush=True)
+        sync.append(pg_fault("kill-sync"))
     defaults = []
     if default_kills:
         patch_config({"ttl": 30, "loop_wait": 10, "retry_timeout": 10})
@@ -224,8 +230,8 @@ def pg_rows():
     apart = [r for r in tuned if not r["etcd_leader_killed"]]
     together = [r for r in tuned if r["etcd_leader_killed"]]
 
-    lost = sum(len(r["lost_acknowledged"]) for r in tuned + switch + defaults)
-    acked = sum(r["acknowledged"] for r in tuned + switch + defaults)
+    lost = sum(len(r["lost_acknowledged"]) for r in tuned + switch + sync + defaults)
+    acked = sum(r["acknowledged"] for r in tuned + switch + sync + defaults)
     rows = [
         ("measure", "value", "goal"),
         (
@@ -259,6 +265,11 @@ def pg_rows():
         )
     rows += [
         ("planned switchover: seconds without writes (median)", med(switch, "seconds_without_writes"), "<= 5"),
+        (
+            "synchronous standby kill: longest wait for a commit (s)",
+            med(sync, "longest_gap_after_fault"),
+            "-",
+        ),
         (f"acknowledged writes lost (synchronous mode, {acked} acknowledged)", str(lost), "0"),
     ]
     return rows
