@@ -270,6 +270,11 @@ def pg_rows():
             med(sync, "longest_gap_after_fault"),
             "-",
         ),
+        (
+            "s after the fault until a synchronous standby is named (leader kill / switchover / standby kill)",
+            " / ".join(med(group, "sync_standby_named_after_fault").split(" (")[0] for group in (tuned, switch, sync)),
+            "-",
+        ),
         (f"acknowledged writes lost (synchronous mode, {acked} acknowledged)", str(lost), "0"),
     ]
     return rows

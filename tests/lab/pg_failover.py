@@ -101,6 +101,38 @@ class PhaseWatcher(threading.Thread):
             self._halt.wait(0.1)
 
 
+def synchronous_mode(api_hosts, port=8008):
+    """Whether the cluster's dynamic configuration has synchronous_mode on (GET /config on the first that answers)."""
+    for host in api_hosts:
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}/config", timeout=2) as r:
+                return bool(json.load(r).get("synchronous_mode"))
+        except OSError:
+            continue
+    return False
+
+
+class Poller(threading.Thread):
+    """Calls *condition* every 0.2 s until it is true (``true_at``, time.monotonic()) or *limit* seconds pass."""
+
+    def __init__(self, condition, limit):
+        super().__init__(daemon=True)
+        self.condition, self.limit = condition, limit
+        self.true_at = None
+        self._halt = threading.Event()
+
+    def stop(self):
+        self._halt.set()
+
+    def run(self):
+        deadline = time.monotonic() + self.limit
+        while not self._halt.is_set() and time.monotonic() < deadline:
+            if self.condition():
+                self.true_at = time.monotonic()
+                return
+            self._halt.wait(0.2)
+
+
 def switchover(api_host, port, user, password, leader_name):
     req = urllib.request.Request(
         f"http://{api_host}:{port}/switchover",
@@ -158,10 +190,28 @@ def main():
         raise SystemExit("pg_failover: no Patroni member names a leader; is the PostgreSQL tier up?")
     victim = old_leader
     if a.mode == "kill-sync":
+        # right after a failover or switchover the new leader names its synchronous standby on its next loop
+        sync_wait = time.monotonic() + 60
         sync = [m["name"] for m in members if m.get("role") == "sync_standby"]
+        while not sync and time.monotonic() < sync_wait:
+            time.sleep(0.5)
+            sync = [m["name"] for m in leader(hosts)[1] if m.get("role") == "sync_standby"]
         if not sync:
-            raise SystemExit("pg_failover: no member is a synchronous standby; is synchronous_mode on?")
+            raise SystemExit("pg_failover: no member became a synchronous standby within 60 s; is synchronous_mode on?")
         victim = sync[0]
+
+    live = [h for n, h in by_name.items() if n != victim or a.mode == "switchover"]
+    sync_poller = None
+    if synchronous_mode(hosts):
+
+        def sync_restored():
+            lead, now_members = leader(live)
+            sync = [m["name"] for m in now_members if m.get("role") == "sync_standby"]
+            if a.mode == "kill-sync":
+                return bool(sync) and victim not in sync
+            return lead not in (None, old_leader) and bool(sync)
+
+        sync_poller = Poller(sync_restored, a.max_seconds)
 
     watcher = None
     if a.mode == "kill" and a.etcd:
@@ -191,6 +241,8 @@ def main():
                     watcher.start()
             else:
                 switchover(by_name[old_leader], 8008, a.api_user, a.api_password, old_leader)
+            if sync_poller is not None:
+                sync_poller.start()
         seq += 1
         try:
             if conn is None or conn.closed:
@@ -236,10 +288,13 @@ def main():
             "first_write_multi_host": after_kill(recovered_at),
         }
 
+    if sync_poller is not None:
+        sync_poller.join(timeout=60)
+        sync_poller.stop()
     new_leader = None
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        new_leader, _m = leader([h for n, h in by_name.items() if n != victim or a.mode == "switchover"])
+        new_leader, _m = leader(live)
         if new_leader:
             break
         time.sleep(1)
@@ -262,6 +317,9 @@ def main():
         "seconds_to_first_write": round(recovered_at - fault_at, 2) if recovered_at and fault_at else None,
         "seconds_without_writes": round(recovered_at - first_error, 2) if recovered_at and first_error else 0.0,
         "longest_gap_after_fault": round(longest_gap, 2) if longest_gap is not None else None,
+        "sync_standby_named_after_fault": (
+            round(sync_poller.true_at - fault_at, 2) if sync_poller is not None and sync_poller.true_at else None
+        ),
         "recovered": fault_at is not None and writes_after >= a.after_writes,
         "phases_after_kill": phases,
     }
