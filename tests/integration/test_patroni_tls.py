@@ -162,8 +162,10 @@ def test_the_role_template_writes_these_tls_settings(tmp_path):
         assert (auth["sslmode"], auth["sslrootcert"]) == ("verify-ca", "/etc/postgresql-ha/tls/ca.crt")
     params = config["postgresql"]["parameters"]
     assert (params["ssl"], params["ssl_ca_file"]) == ("on", "/etc/postgresql-ha/tls/ca.crt")
-    remote = [
-        line for line in config["postgresql"]["pg_hba"] if not line.startswith("local ") and "127.0.0.1" not in line
-    ]
+    loopback = ("127.0.0.1/32", "::1/128")
+    hba = config["postgresql"]["pg_hba"]
+    remote = [line for line in hba if not line.startswith("local ") and not line.split()[-2].endswith(loopback)]
+    # Patroni reads a stopped former leader's timeline over a local replication connection (pg_rewind needs it)
+    assert "host replication replicator 127.0.0.1/32 scram-sha-256" in hba
     assert "hostssl replication replicator 192.0.2.11/32 scram-sha-256" in remote
     assert all(line.startswith("hostssl ") for line in remote), remote
