@@ -60,7 +60,32 @@ def etcd_get(etcd_url, key):
     return base64.b64decode(kvs[0]["value"]).decode() if kvs else None
 
 
-class PhaseWatcher(threading.Thread):
+class Poller(threading.Thread):
+    """Calls ``poll()`` every *interval* s until it returns true (then ``true_at`` is its time.monotonic()), until
+    *limit* seconds pass, or until stop(). ``poll`` defaults to the *condition* given."""
+
+    def __init__(self, limit, condition=None, interval=0.2):
+        super().__init__(daemon=True)
+        self.limit, self.condition, self.interval = limit, condition, interval
+        self.true_at = None
+        self._halt = threading.Event()
+
+    def stop(self):
+        self._halt.set()
+
+    def poll(self):
+        return self.condition()
+
+    def run(self):
+        deadline = time.monotonic() + self.limit
+        while not self._halt.is_set() and time.monotonic() < deadline:
+            if self.poll():
+                self.true_at = time.monotonic()
+                return
+            self._halt.wait(self.interval)
+
+
+class PhaseWatcher(Poller):
     """Times a failover's phases from outside: leader key gone, new leader key, new leader writable.
 
     Every timestamp is time.monotonic(); the main loop turns them into seconds after the kill. Bounded by *limit*
@@ -68,37 +93,31 @@ class PhaseWatcher(threading.Thread):
     """
 
     def __init__(self, etcd_url, leader_key, old_leader, by_name, dsn_for, limit):
-        super().__init__(daemon=True)
+        super().__init__(limit, interval=0.1)
         self.etcd_url, self.leader_key, self.old_leader = etcd_url, leader_key, old_leader
-        self.by_name, self.dsn_for, self.limit = by_name, dsn_for, limit
+        self.by_name, self.dsn_for = by_name, dsn_for
         self.key_gone_at = self.new_key_at = self.writable_at = None
         self.new_leader = None
-        self._halt = threading.Event()
 
-    def stop(self):
-        self._halt.set()
-
-    def run(self):
-        deadline = time.monotonic() + self.limit
-        while not self._halt.is_set() and time.monotonic() < deadline and self.writable_at is None:
-            now = time.monotonic()
-            if self.new_key_at is None:
-                try:
-                    holder = etcd_get(self.etcd_url, self.leader_key)
-                except OSError:
-                    holder = self.old_leader
-                if holder != self.old_leader and self.key_gone_at is None:
-                    self.key_gone_at = now
-                if holder not in (None, self.old_leader):
-                    self.new_key_at, self.new_leader = now, holder
-            else:
-                try:
-                    with psycopg.connect(self.dsn_for(self.by_name[self.new_leader]), autocommit=True) as c:
-                        c.execute(f"INSERT INTO {TABLE} (id, run) VALUES (-1, 'phase-probe') ON CONFLICT DO NOTHING")
-                    self.writable_at = time.monotonic()
-                except psycopg.Error:
-                    pass
-            self._halt.wait(0.1)
+    def poll(self):
+        now = time.monotonic()
+        if self.new_key_at is None:
+            try:
+                holder = etcd_get(self.etcd_url, self.leader_key)
+            except OSError:
+                holder = self.old_leader
+            if holder != self.old_leader and self.key_gone_at is None:
+                self.key_gone_at = now
+            if holder not in (None, self.old_leader):
+                self.new_key_at, self.new_leader = now, holder
+            return False
+        try:
+            with psycopg.connect(self.dsn_for(self.by_name[self.new_leader]), autocommit=True) as c:
+                c.execute(f"INSERT INTO {TABLE} (id, run) VALUES (-1, 'phase-probe') ON CONFLICT DO NOTHING")
+        except psycopg.Error:
+            return False
+        self.writable_at = time.monotonic()
+        return True
 
 
 def synchronous_mode(api_hosts, port=8008):
@@ -110,27 +129,6 @@ def synchronous_mode(api_hosts, port=8008):
         except OSError:
             continue
     return False
-
-
-class Poller(threading.Thread):
-    """Calls *condition* every 0.2 s until it is true (``true_at``, time.monotonic()) or *limit* seconds pass."""
-
-    def __init__(self, condition, limit):
-        super().__init__(daemon=True)
-        self.condition, self.limit = condition, limit
-        self.true_at = None
-        self._halt = threading.Event()
-
-    def stop(self):
-        self._halt.set()
-
-    def run(self):
-        deadline = time.monotonic() + self.limit
-        while not self._halt.is_set() and time.monotonic() < deadline:
-            if self.condition():
-                self.true_at = time.monotonic()
-                return
-            self._halt.wait(0.2)
 
 
 def switchover(api_host, port, user, password, leader_name):
@@ -211,7 +209,7 @@ def main():
                 return bool(sync) and victim not in sync
             return lead not in (None, old_leader) and bool(sync)
 
-        sync_poller = Poller(sync_restored, a.max_seconds)
+        sync_poller = Poller(a.max_seconds, sync_restored)
 
     watcher = None
     if a.mode == "kill" and a.etcd:
