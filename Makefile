@@ -100,6 +100,10 @@ bench: deps ## Benchmarks, printed as tables
 	$(PY) tests/bench/run.py
 
 TIERS ?= pg,rmq,apps,shared_fs
+.PHONY: bench-converge
+bench-converge: deps ## Fresh lab, first converge and no-change rerun of site.yml, their ratio; the lab is kept
+	$(PY) tests/bench/run.py --converge-only
+
 .PHONY: bench-lab
 bench-lab: deps ## On a converged lab (make lab): only the tiers' rows, lab kept (TIERS=pg,rmq,apps,shared_fs)
 	$(PY) tests/bench/run.py --existing-lab $(TIERS)

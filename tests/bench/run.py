@@ -17,7 +17,8 @@ Rows:
 
 The lab is destroyed first and at the end, so the figures are from a clean start. Bounded: each step has a
 time limit and the whole run stops at the first failure. `run.py --existing-lab pg,rmq,apps,shared_fs` measures
-only the named tiers on the converged lab as it is (make lab first), without destroying it.
+only the named tiers on the converged lab as it is (make lab first), without destroying it; `run.py --converge-only`
+only the converge rows (fresh lab, first converge, rerun, memory), keeping the lab.
 """
 
 import base64
@@ -446,28 +447,18 @@ def tier_rows_only(names):
         print(table(result), flush=True)
 
 
-def main():
-    if len(sys.argv) == 3 and sys.argv[1] == "--existing-lab":
-        tier_rows_only(sys.argv[2].split(","))
-        return
-    if len(sys.argv) > 1:
-        raise SystemExit("usage: run.py [--existing-lab pg,rmq,apps,shared_fs]")
+def converge_rows():
+    """Destroy any lab, create a fresh one, converge site.yml, rerun it without changes; the table's rows."""
     print("bench: destroying any previous lab, then creating a fresh one", flush=True)
     run("molecule", "destroy", "-s", "default")
     run("molecule", "create", "-s", "default")
-    try:
-        print("bench: first converge of site.yml (installs every package; several minutes)", flush=True)
-        first, _first_output = run("molecule", "converge", "-s", "default")
-        print("bench: no-change rerun of site.yml", flush=True)
-        second, out = run("molecule", "converge", "-s", "default")
-        changed = sum(int(x.split("=")[1]) for x in out.split() if x.startswith("changed="))
-        mem, count = lab_memory_bytes()
-        pg = pg_rows()
-        rmq = rmq_rows()
-        apps = app_rows()
-    finally:
-        run("molecule", "destroy", "-s", "default")
-    rows = [
+    print("bench: first converge of site.yml (installs every package; several minutes)", flush=True)
+    first, _first_output = run("molecule", "converge", "-s", "default")
+    print("bench: no-change rerun of site.yml", flush=True)
+    second, out = run("molecule", "converge", "-s", "default")
+    changed = sum(int(x.split("=")[1]) for x in out.split() if x.startswith("changed="))
+    mem, count = lab_memory_bytes()
+    return [
         ("measure", "value", "goal"),
         ("first converge of site.yml (s)", f"{first:.1f}", "-"),
         ("no-change rerun (s)", f"{second:.1f}", "-"),
@@ -475,8 +466,32 @@ def main():
         ("tasks changed in the rerun", str(changed), "0"),
         (f"lab memory after converge ({count} containers)", f"{mem / 1024**2:.0f} MiB", "whole platform <= 8 GiB"),
     ]
+
+
+CONVERGE_TITLE = "The 3-site lab (all tiers), 2 cores; times include molecule's own start-up"
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--existing-lab":
+        tier_rows_only(sys.argv[2].split(","))
+        return
+    if sys.argv[1:] == ["--converge-only"]:
+        rows = converge_rows()
+        print()
+        print(CONVERGE_TITLE + " (the lab is kept)")
+        print(table(rows))
+        return
+    if len(sys.argv) > 1:
+        raise SystemExit("usage: run.py [--existing-lab pg,rmq,apps,shared_fs | --converge-only]")
+    try:
+        rows = converge_rows()
+        pg = pg_rows()
+        rmq = rmq_rows()
+        apps = app_rows()
+    finally:
+        run("molecule", "destroy", "-s", "default")
     print()
-    print("The 3-site lab (etcd, PostgreSQL/Patroni, shared FS), 2 cores; times include molecule's own start-up")
+    print(CONVERGE_TITLE)
     print(table(rows))
     print()
     print("PostgreSQL (4 members over dc1/dc2, writes every 0.2 s through the multi-host read-write endpoint)")
