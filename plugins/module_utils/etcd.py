@@ -14,6 +14,8 @@ import base64
 import traceback
 from urllib.parse import urlsplit
 
+from ansible_collections.apiplatform.ha.plugins.module_utils.waiting import wait_until
+
 try:
     import requests
 except ImportError:  # pragma: no cover - exercised on hosts without python3-requests
@@ -50,6 +52,14 @@ class EtcdAuthError(EtcdError):
 
 class EtcdQuorumError(EtcdError):
     """The change would break (or needs) the cluster's quorum."""
+
+
+class EtcdUnsettledError(EtcdQuorumError):
+    """etcd refused a membership change because a member has not been connected long enough (strict reconfig check).
+
+    etcd answers "unhealthy cluster" until every voting member has been connected to the serving member for 5 s, so
+    this is expected for a few seconds after a member (re)starts and is retried by the membership calls.
+    """
 
 
 class EtcdConflictError(EtcdError):
@@ -408,7 +418,11 @@ def _unb64(text):
     return base64.b64decode(text or "").decode("utf-8")
 
 
-_QUORUM_MARKERS = ("no leader", "request timed out", "not enough started members", "unhealthy cluster")
+_QUORUM_MARKERS = ("no leader", "request timed out", "not enough started members")
+# etcd's strict reconfiguration check: every voting member must have been connected for 5 s (HealthInterval).
+_UNSETTLED_MARKER = "unhealthy cluster"
+# How long a membership change is retried while etcd answers "unhealthy cluster": three times HealthInterval.
+RECONFIG_SETTLE_SECONDS = 15.0
 
 
 class EtcdClient:
@@ -438,6 +452,9 @@ class EtcdClient:
         self.password = password
         self._tokens = {}
         self._session = session if session is not None else requests.Session()
+        # Clock and sleep of the bounded retries (tests replace them).
+        self._clock = None
+        self._sleep = None
 
     @classmethod
     def from_params(cls, params):
@@ -513,6 +530,13 @@ class EtcdClient:
                         f"etcd at {e.url} denied {path} to user {self.user!r}: grant it the root role "
                         f"(etcdctl user grant-role {self.user} root)."
                     ) from None
+                if _UNSETTLED_MARKER in text:
+                    raise EtcdUnsettledError(
+                        f"etcd at {e.url} refused {path}: {e.message} (HTTP {e.status}). etcd allows a membership "
+                        "change only once every member has been connected to its peers for 5 s; a member is down, "
+                        "cannot reach its peers, or has just restarted. Check apiplatform.ha.etcd_cluster_info and "
+                        "the members' logs (journalctl -u etcd)."
+                    ) from None
                 if any(marker in text for marker in _QUORUM_MARKERS):
                     raise EtcdQuorumError(
                         f"etcd at {e.url} cannot serve {path}: {e.message} (HTTP {e.status}). The cluster has probably "
@@ -546,20 +570,40 @@ class EtcdClient:
         header = data.get("header") or {}
         return member_id_hex(header.get("cluster_id")), [normalize_member(m) for m in data.get("members") or []]
 
+    def reconfigure(self, path, body, settle=RECONFIG_SETTLE_SECONDS):
+        """POST a membership change, retried while etcd refuses it as "unhealthy cluster" (at most ``settle`` s).
+
+        etcd refuses the change before applying anything in that case, so a retry cannot apply it twice.
+        """
+        outcome = {}
+
+        def attempt():
+            try:
+                outcome["data"] = self.call(path, body)
+            except EtcdUnsettledError as e:
+                outcome["error"] = e
+                return False
+            return True
+
+        if not wait_until(attempt, settle, interval=1.0, clock=self._clock, sleep=self._sleep):
+            raise EtcdUnsettledError(f"{outcome['error']} Still refused after {settle:g} s of retries.")
+        return outcome["data"]
+
     def member_add(self, peer_urls, is_learner=False):
         """Add a member; returns ``(added_member, all_members)``."""
         body = {"peerURLs": list(peer_urls)}
         if is_learner:
             body["isLearner"] = True
-        data = self.call("/v3/cluster/member/add", body)
+        data = self.reconfigure("/v3/cluster/member/add", body)
         return normalize_member(data.get("member") or {}), [normalize_member(m) for m in data.get("members") or []]
 
     def member_update(self, member_id, peer_urls):
-        data = self.call("/v3/cluster/member/update", {"ID": member_id_dec(member_id), "peerURLs": list(peer_urls)})
+        body = {"ID": member_id_dec(member_id), "peerURLs": list(peer_urls)}
+        data = self.reconfigure("/v3/cluster/member/update", body)
         return [normalize_member(m) for m in data.get("members") or []]
 
     def member_remove(self, member_id):
-        data = self.call("/v3/cluster/member/remove", {"ID": member_id_dec(member_id)})
+        data = self.reconfigure("/v3/cluster/member/remove", {"ID": member_id_dec(member_id)})
         return [normalize_member(m) for m in data.get("members") or []]
 
     def status(self, endpoint, timeout=None):

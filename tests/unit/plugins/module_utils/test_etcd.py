@@ -12,6 +12,7 @@ from ansible_collections.apiplatform.ha.plugins.module_utils.etcd import (
     EtcdParameterError,
     EtcdQuorumError,
     EtcdRequestError,
+    EtcdUnsettledError,
     check_add_safe,
     check_remove_safe,
     cluster_summary,
@@ -352,6 +353,46 @@ def test_client_quorum_loss_is_reported_as_such():
     c = client({"http://h0:2379/v3/cluster/member/add": err})
     with pytest.raises(EtcdQuorumError, match="lost quorum"):
         c.member_add(["http://h4:2380"])
+
+
+UNSETTLED = FakeResponse(503, {"message": "etcdserver: unhealthy cluster", "code": 14})
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def settling_client(routes):
+    c = client(routes)
+    clock = FakeClock()
+    c._clock, c._sleep = clock, clock.sleep
+    return c, clock
+
+
+def test_client_retries_a_membership_change_while_etcd_says_unhealthy_cluster():
+    answers = [UNSETTLED, UNSETTLED, FakeResponse(200, {"member": {"ID": "161", "peerURLs": ["http://h4:2380"]}})]
+    c, clock = settling_client({"http://h0:2379/v3/cluster/member/add": lambda body, headers: answers.pop(0)})
+    added, _members = c.member_add(["http://h4:2380"])
+    assert added["id"] == "a1" and added["peer_urls"] == ["http://h4:2380"]
+    assert [call[0] for call in c._session.calls] == ["http://h0:2379/v3/cluster/member/add"] * 3
+    assert clock.now == 2.0
+
+
+def test_client_gives_up_on_unhealthy_cluster_after_the_settle_time_and_says_why():
+    c, clock = settling_client({"http://h0:2379/v3/cluster/member/remove": UNSETTLED})
+    with pytest.raises(EtcdUnsettledError) as exc:
+        c.member_remove("a1")
+    msg = str(exc.value)
+    assert "refused /v3/cluster/member/remove: etcdserver: unhealthy cluster (HTTP 503)" in msg
+    assert "connected to its peers for 5 s" in msg and "Still refused after 15 s of retries." in msg
+    assert clock.now == 15.0 and len(c._session.calls) == 16
 
 
 def test_client_authenticates_and_sends_the_token():
