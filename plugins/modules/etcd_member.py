@@ -22,8 +22,8 @@ description:
   - O(state=absent) removes the member. It refuses to remove the last member, to remove anything while the cluster has
     no quorum, and to leave fewer healthy voting members than the quorum of the smaller cluster. When the member is the
     leader, leadership is first moved to the healthy member with the highest raft index.
-  - etcd refuses every membership change (its error is C(unhealthy cluster)) until each member has been connected to its
-    peers for 5 s, which is normal for a few seconds after a member (re)starts. The module retries such a refusal for
+  - etcd refuses a membership change with C(unhealthy cluster) until each member has been connected to its peers for
+    5 s, which is normal for a few seconds after a member (re)starts. The module retries such a refusal for
     up to 15 s (nothing is applied before etcd accepts), then fails naming the refusal and what to check.
 author:
   - apiplatform.ha maintainers (@apiplatform)
